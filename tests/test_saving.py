@@ -1,0 +1,72 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from backend_utils import ALL_BACKENDS, BACKEND
+from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+
+from keras_wsoftmax import WSoftmax, WSoftmaxHead
+
+ALPHA = 0.35
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((NUM_FEATURES,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    logits = WSoftmaxHead(NUM_CLASSES, units=8, activation="gelu", scale=10.0)(hidden)
+    model = keras.Model(inputs, logits)
+    model.compile(
+        keras.optimizers.Adam(1e-2), loss=WSoftmax(ALPHA, ignore_class=-1), metrics=["accuracy"]
+    )
+    x, y = blobs(256)
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("saved") / "model.keras"
+    model.save(path)
+    return model, path, x[:64]
+
+
+def test_round_trip_within_backend(saved_model):
+    model, path, x = saved_model
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert isinstance(restored.loss, WSoftmax)
+    assert restored.loss.alpha == ALPHA and restored.loss.ignore_class == -1
+    head = restored.layers[-1]
+    assert isinstance(head, WSoftmaxHead) and head.units == 8 and head.scale == 10.0
+    # The optimizer state travels too: training resumes, it does not restart.
+    assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 8
+
+
+@pytest.mark.parametrize("other", [b for b in ALL_BACKENDS if b != BACKEND])
+def test_model_saved_here_loads_under_the_other_backends(saved_model, other, tmp_path):
+    model, path, x = saved_model
+    np.save(tmp_path / "inputs.npy", x)
+    env = dict(os.environ, KERAS_BACKEND=other)
+    script = Path(__file__).with_name("load_and_predict.py")
+    result = subprocess.run(
+        [sys.executable, str(script), str(path), str(tmp_path / "inputs.npy"), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads((tmp_path / "loss.json").read_text())
+    assert loaded["backend"] == other
+    assert loaded["class"] == "WSoftmax"
+    assert loaded["config"]["alpha"] == ALPHA and loaded["config"]["ignore_class"] == -1
+    expected = model.predict(x, verbose=0)
+    # Relative to the logits' scale: backends round differently in float32,
+    # and a logit near zero after cancellation has no relative precision.
+    np.testing.assert_allclose(
+        np.load(tmp_path / "predictions.npy"),
+        expected,
+        rtol=1e-5,
+        atol=1e-5 * np.abs(expected).max(),
+    )
