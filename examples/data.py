@@ -22,6 +22,7 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+IDX_NAMES = sorted(name for pair in IDX_FILES.values() for name in pair)
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -31,7 +32,7 @@ HOW_TO_GET_FASHION_MNIST = (
     "Fashion-MNIST is not on this machine and could not be downloaded. "
     "Install it offline with `apt-get install -y dataset-fashion-mnist` "
     f"(Debian/Ubuntu; files go to {DEBIAN_DIR}), or put the four files "
-    f"{', '.join(sorted(f for pair in IDX_FILES.values() for f in pair))} "
+    f"{', '.join(IDX_NAMES)} "
     "(from the Fashion-MNIST GitHub repository, zalandoresearch/fashion-mnist) "
     "in a folder and pass it with --data-dir, or run once with a network "
     "connection so that TFDS can download and cache the dataset."
@@ -56,13 +57,13 @@ def read_idx(path):
 
 def find_idx_dir(data_dir=None):
     """The folder holding the four Fashion-MNIST IDX files, or None."""
-    for folder in ([Path(data_dir)] if data_dir else []) + [DEBIAN_DIR]:
-        if all((folder / name).exists() for pair in IDX_FILES.values() for name in pair):
-            return folder
+    folder = Path(data_dir) if data_dir else DEBIAN_DIR
+    if all((folder / name).exists() for name in IDX_NAMES):
+        return folder
     if data_dir:
         raise DataUnavailable(
             f"--data-dir {data_dir} does not hold the four Fashion-MNIST IDX files "
-            f"({', '.join(sorted(f for pair in IDX_FILES.values() for f in pair))})."
+            f"({', '.join(IDX_NAMES)})."
         )
     return None
 
@@ -123,12 +124,12 @@ def _as_arrays(builder_or_name, tfds_dir):
     return x_train, y_train, x_test, y_test, num_classes
 
 
-def load(dataset="fashion_mnist", data_dir=None, limit=None, tfds_dir=None):
+def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tfds_dir=None):
     """Train and test arrays: images as float32 in [0, 1], labels as int32.
 
     Returns:
-        `(x_train, y_train, x_test, y_test, num_classes)`. `limit` keeps the
-        first `limit` training samples (the test set stays whole).
+        `(x_train, y_train, x_test, y_test, num_classes)`. `limit` and
+        `test_limit` keep the first samples of the training and test sets.
 
     Raises:
         DataUnavailable: with a paragraph saying how to get the data.
@@ -146,8 +147,8 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, tfds_dir=None):
             "Check the name and the network, or use the offline default "
             "--dataset fashion_mnist."
         ) from error
-    if limit:
-        x_train, y_train = x_train[:limit], y_train[:limit]
+    x_train, y_train = x_train[:limit], y_train[:limit]
+    x_test, y_test = x_test[:test_limit], y_test[:test_limit]
     scale = lambda x: x.astype(np.float32) / 255.0  # noqa: E731
     return (
         scale(x_train),

@@ -1,0 +1,84 @@
+"""The classic picture: 2-D FC features of the test set, one panel per alpha.
+
+Trains the example CNN ending in `WSoftmaxHead(C, units=2, activation=None)`
+(a 2-unit linear FC layer) for each alpha and scatters the test-set features,
+colored by class.
+
+    python examples/features_2d.py --out reports
+"""
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import common  # noqa: E402
+import data  # noqa: E402
+from keras_wsoftmax import WSoftmax  # noqa: E402
+
+
+def main(argv=None):
+    p = common.parser(__doc__.splitlines()[0], epochs=3, out="runs/features_2d")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.3, 0.5])
+    p.add_argument(
+        "--normalize", action="store_true", help="cosine logits instead of the paper's plain ones"
+    )
+    p.add_argument("--points", type=int, default=3000, help="test points drawn per panel")
+    args = p.parse_args(argv)
+    dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
+    x_train, _, x_test, y_test, num_classes = dataset
+
+    panels = []
+    for alpha in args.alphas:
+        print(f"\n== alpha={alpha:g} ==")
+        model = common.cnn(
+            x_train.shape[1:],
+            num_classes,
+            args.seed,
+            units=2,
+            activation=None,
+            normalize=args.normalize,
+        )
+        result = common.train(model, WSoftmax(alpha), dataset, args)
+        features = common.fc_features(model, x_test[: args.points])
+        panels.append((alpha, result["test_accuracy"], features))
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
+    cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
+    for ax, (alpha, accuracy, features) in zip(axes[0], panels, strict=True):
+        for c in range(num_classes):
+            chosen = y_test[: args.points] == c
+            ax.scatter(*features[chosen].T, s=3, alpha=0.5, color=cmap(c % cmap.N), label=str(c))
+        name = "cross-entropy (alpha=0)" if alpha == 0 else f"W-Softmax alpha={alpha:g}"
+        ax.set(
+            title=f"{name}\ntest accuracy {100 * accuracy:.1f}%",
+            xlabel="feature 1 (a.u.)",
+            ylabel="feature 2 (a.u.)",
+        )
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(title="class", markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    mode = "cosine" if args.normalize else "plain"
+    fig.suptitle(
+        f"{args.dataset}: 2-D test features ({mode} logits, {args.epochs} epochs, "
+        f"{keras.backend.backend()})"
+    )
+    fig.tight_layout()
+    args.out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out / "features_2d.png", dpi=110)
+    plt.close(fig)
+    info = common.provenance()
+    common.write_json(
+        args.out / "features_2d.json",
+        {
+            "provenance": info,
+            "args": vars(args),
+            "test_accuracy": {str(alpha): accuracy for alpha, accuracy, _ in panels},
+        },
+    )
+    print(f"\nwrote {args.out}/features_2d.png and features_2d.json")
+    return panels
+
+
+if __name__ == "__main__":
+    main()
