@@ -10,17 +10,14 @@ features: intra-class compactness and inter-class separation (angles).
     python examples/benchmark.py --out reports
 """
 
+import common
+import data
 import keras
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import common  # noqa: E402
-import data  # noqa: E402
-from keras_wsoftmax import WSoftmax  # noqa: E402
+from keras_wsoftmax import WSoftmax
 
 HEAD_MODES = {"cosine": True, "plain": False}
 GEOMETRY = ["compactness_deg", "separation_min_deg", "separation_mean_deg"]
@@ -229,7 +226,11 @@ def main(argv=None):
         args.out / "benchmark.json",
         {"provenance": info, "args": vars(args), "summary": summary, "runs": results},
     )
-    plot(summary, args.out / "benchmark.png", f"{args.dataset}, {args.epochs} epochs, {args.seeds} seeds")
+    plot(
+        summary,
+        args.out / "benchmark.png",
+        f"{args.dataset}, {args.epochs} epochs, {args.seeds} seeds",
+    )
     (args.out / "benchmark.md").write_text(
         f"# Benchmark: what W-Softmax buys on {args.dataset}\n\n"
         f"{common.provenance_markdown(info)}\n"

@@ -9,19 +9,16 @@ model as `.keras`, and writes a markdown report and a PNG plot.
     KERAS_BACKEND=jax python examples/demo.py --epochs 5 --alpha 0.3
 """
 
+import common
+import data
 import keras
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import common  # noqa: E402
-import data  # noqa: E402
-from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax  # noqa: E402
+from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=3, out="runs/demo")
+    p = common.parser(__doc__.splitlines()[0], epochs=5, out="runs/demo")
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     args = p.parse_args(argv)
     dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
@@ -36,7 +33,14 @@ def main(argv=None):
             args.out.mkdir(parents=True, exist_ok=True)
             model.save(args.out / "wsoftmax_model.keras")
 
-    header = ["loss", "test accuracy", "test cross-entropy", "s / epoch", "head units", "head params"]
+    header = [
+        "loss",
+        "test accuracy",
+        "test cross-entropy",
+        "s / epoch",
+        "head units",
+        "head params",
+    ]
     rows = [
         [
             name,
@@ -52,7 +56,9 @@ def main(argv=None):
     print("\n" + table)
 
     info = common.provenance()
-    common.write_json(args.out / "demo.json", {"provenance": info, "args": vars(args), "runs": runs})
+    common.write_json(
+        args.out / "demo.json", {"provenance": info, "args": vars(args), "runs": runs}
+    )
     plot(runs, args, args.out / "demo.png")
     (args.out / "demo.md").write_text(
         f"# W-Softmax against cross-entropy on {args.dataset}\n\n"

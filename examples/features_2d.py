@@ -7,15 +7,12 @@ colored by class.
     python examples/features_2d.py --out reports
 """
 
+import common
+import data
 import keras
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import common  # noqa: E402
-import data  # noqa: E402
-from keras_wsoftmax import WSoftmax  # noqa: E402
+from keras_wsoftmax import WSoftmax
 
 
 def main(argv=None):
@@ -57,7 +54,9 @@ def main(argv=None):
             ylabel="feature 2 (a.u.)",
         )
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(title="class", markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    axes[0][-1].legend(
+        title="class", markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5)
+    )
     mode = "cosine" if args.normalize else "plain"
     fig.suptitle(
         f"{args.dataset}: 2-D test features ({mode} logits, {args.epochs} epochs, "

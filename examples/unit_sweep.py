@@ -7,16 +7,12 @@ seed, with cross-entropy and with W-Softmax at one alpha, and marks
     python examples/unit_sweep.py --out reports
 """
 
-import keras
-import matplotlib
+import common
+import data
+import matplotlib.pyplot as plt
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import common  # noqa: E402
-import data  # noqa: E402
-from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, min_units  # noqa: E402
+from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, min_units
 
 
 def default_widths(num_classes):

@@ -57,7 +57,13 @@ def test_benchmark(tmp_path):
     }
     for row in summary:
         assert row["seeds"] == 2
-        assert all_finite([row[k] for k in row if k.endswith("_deg") or "accuracy" in k and k != "accuracy_by_seed"])
+        assert all_finite(
+            [
+                row[k]
+                for k in row
+                if k.endswith("_deg") or "accuracy" in k and k != "accuracy_by_seed"
+            ]
+        )
     report = (tmp_path / "benchmark.md").read_text()
     assert report.count("\n| cosine |") == 3 and report.count("\n| plain |") == 3
     assert "## Verdict" in report and "literal bias alpha=0.2" in report
@@ -68,7 +74,9 @@ def test_benchmark(tmp_path):
 
 @needs_fashion_mnist
 def test_unit_sweep(tmp_path):
-    summary = unit_sweep.main([*QUICK, "--seeds", "2", "--widths", "2", "10", "--out", str(tmp_path)])
+    summary = unit_sweep.main(
+        [*QUICK, "--seeds", "2", "--widths", "2", "10", "--out", str(tmp_path)]
+    )
     assert [(r["alpha"], r["units"]) for r in summary] == [(0.0, 2), (0.0, 10), (0.2, 2), (0.2, 10)]
     assert all(all_finite([r["test_accuracy"], r["epoch_seconds"]]) for r in summary)
     assert summary[1]["head_parameters"] > summary[0]["head_parameters"]
@@ -109,7 +117,9 @@ def test_tfds_builder_serves_idx_files_in_order(tmp_path):
     x_train, y_train, x_test, y_test, num_classes = data.load(
         data_dir=idx_dir, limit=20, tfds_dir=tmp_path / "tfds"
     )
-    assert num_classes == 10 and x_train.shape == (20, 28, 28, 1) and x_test.shape == (12, 28, 28, 1)
+    assert (
+        num_classes == 10 and x_train.shape == (20, 28, 28, 1) and x_test.shape == (12, 28, 28, 1)
+    )
     np.testing.assert_array_equal(y_train, arrays["train"][1][:20])
     np.testing.assert_array_equal(y_test, arrays["test"][1])
     np.testing.assert_allclose(x_train[..., 0], arrays["train"][0][:20] / 255.0, rtol=1e-6)
