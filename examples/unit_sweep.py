@@ -136,11 +136,13 @@ def main(argv=None):
     smallest = min_units(num_classes, "relu")
 
     results = []
+    # Seed-major order: a load change on a shared machine then touches every
+    # width alike instead of skewing the epoch times of some.
     plan = [
         (alpha, units, seed)
+        for seed in range(args.seed, args.seed + args.seeds)
         for alpha in (0.0, args.alpha)
         for units in widths
-        for seed in range(args.seed, args.seed + args.seeds)
     ]
     for i, (alpha, units, seed) in enumerate(plan, 1):
         print(f"\n[{i}/{len(plan)}] alpha={alpha:g}, {units} units, seed {seed}")

@@ -1,0 +1,167 @@
+"""W-Softmax against Keras's sparse cross-entropy: forward + backward, side by side.
+
+For each (N, C), times the gradient of the mean loss with respect to the
+logits for `WSoftmax` and for `SparseCategoricalCrossentropy(from_logits=True)`
+on the same logits and labels, compiled the way Keras trains on the backend
+(JAX: jit; TensorFlow: XLA; PyTorch: eager, and `torch.compile` with
+--torch-compile), alternating the two, warm-up excluded, and reports median
+times, their ratio, and the memory each needs.
+
+    KERAS_BACKEND=jax python benchmarks/loss_speed.py
+"""
+
+import argparse
+import json
+import re
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from keras_wsoftmax import WSoftmax
+
+DEFAULT_SIZES = ["256x10", "1024x1000", "4096x1000", "1024x32000"]
+BACKEND = keras.backend.backend()
+BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "f16": 2, "bf16": 2}
+BYTES |= {"s16": 2, "u16": 2, "pred": 1, "s8": 1, "u8": 1}
+
+
+def losses():
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return {"cross_entropy": cross_entropy, "wsoftmax": WSoftmax(0.2)}
+
+
+def gradient_function(loss, compile_torch=False):
+    """(labels, logits) -> d mean loss / d logits, compiled as Keras would."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(jax.grad(lambda z, y: loss(y, z)))
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        def grad(z, y):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                value = loss(y, z)
+            return tape.gradient(value, z)
+
+        return tf.function(grad, jit_compile=True)
+    if BACKEND == "torch":
+        import torch
+
+        def grad(z, y):
+            z = z.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(loss(y, z), z)
+            return g
+
+        return torch.compile(grad) if compile_torch else grad
+    raise NotImplementedError(BACKEND)
+
+
+def block(x):
+    if BACKEND == "jax":
+        x.block_until_ready()
+    return x
+
+
+def peak_bytes(fn, z, y):
+    """Memory the compiled gradient needs beyond its inputs, where the backend says.
+
+    JAX: XLA's temporary buffers plus the output. TensorFlow: the largest
+    buffer in the optimized XLA program (the CPU runtime reports no peak).
+    PyTorch: the profiler's largest allocation by one operator.
+    """
+    if BACKEND == "jax":
+        analysis = fn.lower(z, y).compile().memory_analysis()
+        return analysis.temp_size_in_bytes + analysis.output_size_in_bytes, "XLA temp + output"
+    if BACKEND == "tensorflow":
+        hlo = fn.experimental_get_compiler_ir(z, y)(stage="optimized_hlo")
+        largest = 0
+        for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", hlo):
+            if dtype in BYTES:
+                largest = max(
+                    largest, BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",") if d]))
+                )
+        return largest, "largest XLA buffer"
+    import torch
+
+    with torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+    ) as prof:
+        fn(z, y)
+    largest = max((e.self_cpu_memory_usage for e in prof.events()), default=0)
+    return largest, "largest operator allocation"
+
+
+def measure(size, repeats, compile_torch):
+    n, c = size
+    rng = np.random.default_rng(0)
+    z = keras.ops.convert_to_tensor(rng.normal(size=(n, c)).astype(np.float32) * 3)
+    y = keras.ops.convert_to_tensor(rng.integers(0, c, n).astype(np.int32))
+    fns = {name: gradient_function(loss, compile_torch) for name, loss in losses().items()}
+    for fn in fns.values():
+        for _ in range(3):
+            block(fn(z, y))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            block(fn(z, y))
+            times[name].append(time.perf_counter() - start)
+    memory = {}
+    for name, fn in fns.items():
+        memory[name], memory["kind"] = peak_bytes(fn, z, y) if not compile_torch else (None, "n/a")
+    median = {name: statistics.median(t) for name, t in times.items()}
+    return {
+        "n": n,
+        "c": c,
+        "median_ms": {k: 1e3 * v for k, v in median.items()},
+        "time_ratio": median["wsoftmax"] / median["cross_entropy"],
+        "memory_bytes": {k: memory[k] for k in fns},
+        "memory_kind": memory["kind"],
+        "memory_ratio": (
+            memory["wsoftmax"] / memory["cross_entropy"] if memory["cross_entropy"] else None
+        ),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="NxC pairs")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--torch-compile", action="store_true", help="torch.compile (PyTorch only)")
+    p.add_argument("--json", help="also write the rows to this file")
+    args = p.parse_args(argv)
+    mode = {"jax": "jit", "tensorflow": "XLA"}.get(
+        BACKEND, "torch.compile" if args.torch_compile else "eager"
+    )
+    rows = []
+    print(f"backend {BACKEND} ({mode}), keras {keras.__version__}, {args.repeats} repeats")
+    print(
+        "| N x C | CE ms | W-Softmax ms | time ratio | CE memory | W-Softmax memory | memory ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for text in args.sizes:
+        n, c = (int(v) for v in text.lower().split("x"))
+        row = measure((n, c), args.repeats, args.torch_compile)
+        row["mode"] = mode
+        rows.append(row)
+        mem = row["memory_bytes"]
+        fmt = lambda b: "n/a" if b is None else f"{b / 2**20:.2f} MiB"  # noqa: E731
+        ratio = "n/a" if row["memory_ratio"] is None else f"{row['memory_ratio']:.2f}"
+        print(
+            f"| {n} x {c} | {row['median_ms']['cross_entropy']:.3f} | {row['median_ms']['wsoftmax']:.3f} "
+            f"| {row['time_ratio']:.2f} | {fmt(mem['cross_entropy'])} | {fmt(mem['wsoftmax'])} | {ratio} |",
+            flush=True,
+        )
+    print(f"memory: {rows[0]['memory_kind']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": BACKEND, "mode": mode, "rows": rows}, f, indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
