@@ -85,14 +85,13 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
     if dtype in _HALF_DTYPES or not keras.backend.is_float_dtype(dtype):
         y_pred = ops.cast(y_pred, "float32")
     y_true, one_hot = _standardize_labels(ops.convert_to_tensor(y_true), y_pred)
-    is_target, valid = _target_mask(y_true, one_hot, y_pred.shape[-1])
+    is_target, z_y, valid = _target(y_true, one_hot, y_pred)
     kept = None
     if ignore_class is not None:
         kept = ops.logical_not(_is_ignored(y_true, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
     _raise_if_invalid_eagerly(y_true, one_hot, y_pred.shape[-1], valid)
 
-    z_y = ops.sum(ops.where(is_target, y_pred, 0.0), axis=-1)
     negative_logits = ops.where(is_target, -math.inf, y_pred)
     log_partition_negatives = ops.logsumexp(negative_logits, axis=-1)
     losses = ops.softplus(log_partition_negatives - z_y + alpha * ops.abs(z_y))
@@ -151,8 +150,8 @@ def _compatible(shape_a, shape_b):
     )
 
 
-def _target_mask(y_true, one_hot, num_classes):
-    """Boolean (..., C) mask of each sample's target class, and its validity."""
+def _target(y_true, one_hot, y_pred):
+    """Mask of each sample's target class (..., C), its logit z_y, and its validity."""
     if one_hot:
         is_target = ops.equal(y_true, 1)
         is_binary = ops.logical_or(is_target, ops.equal(y_true, 0))
@@ -160,13 +159,19 @@ def _target_mask(y_true, one_hot, num_classes):
             ops.all(is_binary, axis=-1),
             ops.equal(ops.sum(ops.cast(is_target, "int32"), axis=-1), 1),
         )
-        return is_target, valid
-    # Comparing with every class id (rather than one_hot or take) makes
-    # out-of-range and non-integer labels match no class instead of failing
-    # or wrapping around, so they can be reported as invalid.
-    class_ids = ops.arange(num_classes, dtype=y_true.dtype)
-    is_target = ops.equal(ops.expand_dims(y_true, -1), class_ids)
-    return is_target, ops.any(is_target, axis=-1)
+        return is_target, ops.sum(ops.where(is_target, y_pred, 0.0), axis=-1), valid
+    # Validity from the labels alone (O(N), not a pass over the logits); an
+    # invalid label is replaced by class 0 so that the gather stays in range,
+    # and its loss is set to NaN by the caller.
+    num_classes = y_pred.shape[-1]
+    valid = ops.logical_and(ops.greater_equal(y_true, 0), ops.less(y_true, num_classes))
+    if keras.backend.is_float_dtype(y_true.dtype):
+        valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
+    class_ids = ops.where(valid, y_true, 0)
+    class_ids = ops.expand_dims(ops.cast(class_ids, "int32"), -1)
+    is_target = ops.equal(class_ids, ops.arange(num_classes, dtype="int32"))
+    z_y = ops.squeeze(ops.take_along_axis(y_pred, class_ids, axis=-1), axis=-1)
+    return is_target, z_y, valid
 
 
 def _is_ignored(y_true, one_hot, is_target, ignore_class):
