@@ -67,9 +67,7 @@ def summarize(results):
     for (mode, variant, alpha), runs in groups.items():
         row = {"mode": mode, "variant": variant, "alpha": alpha, "seeds": len(runs)}
         for key in ["test_accuracy", "dead_feature_fraction", *GEOMETRY]:
-            values = np.array([r[key] for r in runs])
-            row[key] = float(values.mean())
-            row[key + "_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row[key], row[key + "_std"] = common.mean_std([r[key] for r in runs])
         row["accuracy_by_seed"] = {r["seed"]: r["test_accuracy"] for r in runs}
         summary.append(row)
     return summary
@@ -113,51 +111,35 @@ def plot(summary, path, title):
             (r for r in summary if r["mode"] == mode and r["variant"] == "ours"),
             key=lambda r: r["alpha"],
         )
-        if not rows:
-            continue
         alphas = [r["alpha"] for r in rows]
-        axes[0].errorbar(
-            alphas,
-            [100 * r["test_accuracy"] for r in rows],
-            yerr=[100 * r["test_accuracy_std"] for r in rows],
-            marker=marker,
-            capsize=3,
-            label=f"{mode} head",
+        common.plot_mean_std(
+            axes[0], alphas, rows, "test_accuracy", 100, marker=marker, label=f"{mode} head"
         )
-        axes[1].errorbar(
-            alphas,
-            [r["compactness_deg"] for r in rows],
-            yerr=[r["compactness_deg_std"] for r in rows],
-            marker=marker,
-            capsize=3,
-            label=f"{mode} head",
+        common.plot_mean_std(
+            axes[1], alphas, rows, "compactness_deg", marker=marker, label=f"{mode} head"
         )
-        axes[2].errorbar(
-            alphas,
-            [r["separation_min_deg"] for r in rows],
-            yerr=[r["separation_min_deg_std"] for r in rows],
-            marker=marker,
-            capsize=3,
-            label=f"{mode} head, min",
+        common.plot_mean_std(
+            axes[2], alphas, rows, "separation_min_deg", marker=marker, label=f"{mode} head, min"
         )
-        axes[2].errorbar(
+        common.plot_mean_std(
+            axes[2],
             alphas,
-            [r["separation_mean_deg"] for r in rows],
-            yerr=[r["separation_mean_deg_std"] for r in rows],
+            rows,
+            "separation_mean_deg",
             marker=marker,
-            capsize=3,
             linestyle="--",
             label=f"{mode} head, mean",
         )
         for r in summary:
             if r["mode"] == mode and r["variant"] == "literal":
-                axes[0].errorbar(
+                common.plot_mean_std(
+                    axes[0],
                     [r["alpha"]],
-                    [100 * r["test_accuracy"]],
-                    yerr=[100 * r["test_accuracy_std"]],
+                    [r],
+                    "test_accuracy",
+                    100,
                     marker="x",
                     markersize=9,
-                    capsize=3,
                     linestyle="none",
                     label=f"{mode} head, literal bias",
                 )
@@ -169,12 +151,7 @@ def plot(summary, path, title):
     axes[2].set(title="Inter-class separation", ylabel="angle between class means (degrees)")
     for ax in axes:
         ax.set_xlabel("alpha (0 = cross-entropy)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, axes, title, path)
 
 
 def main(argv=None):
@@ -234,9 +211,7 @@ def main(argv=None):
     (args.out / "benchmark.md").write_text(
         f"# Benchmark: what W-Softmax buys on {args.dataset}\n\n"
         f"{common.provenance_markdown(info)}\n"
-        f"- Budget per run: {args.epochs} epochs, batch {args.batch_size}, "
-        f"{len(dataset[0])} training samples, the full test set; Adam 1e-3; "
-        f"seeds {args.seed} to {args.seed + args.seeds - 1}\n"
+        f"{common.budget_markdown(args, dataset, args.seeds)}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C)` at `min_units` "
         "(cosine head: `normalize=True, scale=16`; plain head: `normalize=False`)\n\n"
         "Accuracy and geometry are mean ± standard deviation over seeds. Geometry is measured "

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 
 import keras_wsoftmax
@@ -169,6 +170,18 @@ def provenance_markdown(info):
     )
 
 
+def budget_markdown(args, dataset, seeds=1):
+    """The training budget line of a report."""
+    x_train, _, x_test = dataset[:3]
+    seed_text = (
+        f"seed {args.seed}" if seeds == 1 else f"seeds {args.seed} to {args.seed + seeds - 1}"
+    )
+    return (
+        f"- Budget per run: {args.epochs} epochs, batch {args.batch_size}, {len(x_train)} "
+        f"training and {len(x_test)} test samples; Adam 1e-3; {seed_text}"
+    )
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -178,3 +191,30 @@ def markdown_table(header, rows):
 def write_json(path, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def plot_mean_std(ax, x, rows, key, scale=1.0, **style):
+    """Error bars of `key` (mean) and `key + "_std"` across summary rows."""
+    ax.errorbar(
+        x,
+        [scale * r[key] for r in rows],
+        yerr=[scale * r[key + "_std"] for r in rows],
+        capsize=3,
+        **style,
+    )
+
+
+def save_figure(fig, axes, title, path):
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

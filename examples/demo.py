@@ -63,8 +63,7 @@ def main(argv=None):
     (args.out / "demo.md").write_text(
         f"# W-Softmax against cross-entropy on {args.dataset}\n\n"
         f"{common.provenance_markdown(info)}\n"
-        f"- Budget: {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, "
-        f"{len(x_train)} training samples, the full test set; Adam 1e-3\n\n"
+        f"{common.budget_markdown(args, dataset, 1)}\n\n"
         f"{table}\n\n"
         "Test cross-entropy is reported for both runs so that they compare on one scale. "
         "One seed: the seed-to-seed spread is in the benchmark report.\n\n"

@@ -10,7 +10,6 @@ seed, with cross-entropy and with W-Softmax at one alpha, and marks
 import common
 import data
 import matplotlib.pyplot as plt
-import numpy as np
 
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, min_units
 
@@ -25,17 +24,17 @@ def summarize(results):
         groups.setdefault((r["alpha"], r["units"]), []).append(r)
     summary = []
     for (alpha, units), runs in sorted(groups.items()):
-        accuracy = np.array([r["test_accuracy"] for r in runs])
-        seconds = np.array([r["mean_epoch_seconds"] for r in runs])
+        accuracy, accuracy_std = common.mean_std([r["test_accuracy"] for r in runs])
+        seconds, seconds_std = common.mean_std([r["mean_epoch_seconds"] for r in runs])
         summary.append(
             {
                 "alpha": alpha,
                 "units": units,
                 "seeds": len(runs),
-                "test_accuracy": float(accuracy.mean()),
-                "test_accuracy_std": float(accuracy.std(ddof=1)) if len(runs) > 1 else 0.0,
-                "epoch_seconds": float(seconds.mean()),
-                "epoch_seconds_std": float(seconds.std(ddof=1)) if len(runs) > 1 else 0.0,
+                "test_accuracy": accuracy,
+                "test_accuracy_std": accuracy_std,
+                "epoch_seconds": seconds,
+                "epoch_seconds_std": seconds_std,
                 "head_parameters": runs[0]["head_parameters"],
                 "model_parameters": runs[0]["model_parameters"],
             }
@@ -83,32 +82,12 @@ def plot(summary, smallest, path, title):
         rows = [r for r in summary if r["alpha"] == alpha]
         name = "cross-entropy" if alpha == 0 else f"W-Softmax alpha={alpha:g}"
         units = [r["units"] for r in rows]
-        axes[0].errorbar(
-            units,
-            [100 * r["test_accuracy"] for r in rows],
-            yerr=[100 * r["test_accuracy_std"] for r in rows],
-            marker="o",
-            capsize=3,
-            label=name,
-        )
-        axes[2].errorbar(
-            units,
-            [r["epoch_seconds"] for r in rows],
-            yerr=[r["epoch_seconds_std"] for r in rows],
-            marker="o",
-            capsize=3,
-            label=name,
-        )
+        common.plot_mean_std(axes[0], units, rows, "test_accuracy", 100, marker="o", label=name)
+        common.plot_mean_std(axes[2], units, rows, "epoch_seconds", marker="o", label=name)
     rows = [r for r in summary if r["alpha"] == summary[0]["alpha"]]
-    axes[1].plot(
-        [r["units"] for r in rows], [r["head_parameters"] for r in rows], marker="o", label="head"
-    )
-    axes[1].plot(
-        [r["units"] for r in rows],
-        [r["model_parameters"] for r in rows],
-        marker="s",
-        label="whole model",
-    )
+    units = [r["units"] for r in rows]
+    axes[1].plot(units, [r["head_parameters"] for r in rows], marker="o", label="head")
+    axes[1].plot(units, [r["model_parameters"] for r in rows], marker="s", label="whole model")
     axes[0].set(title="Test accuracy (mean ± std over seeds)", ylabel="test accuracy (%)")
     axes[1].set(title="Parameters", ylabel="parameters", yscale="log")
     axes[2].set(title="Training time", ylabel="seconds per epoch")
@@ -116,12 +95,7 @@ def plot(summary, smallest, path, title):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("FC units (log scale)")
         ax.axvline(smallest, color="gray", linestyle=":", label=f"min_units = {smallest}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, axes, title, path)
 
 
 def main(argv=None):
@@ -186,9 +160,7 @@ def main(argv=None):
     (args.out / "unit_sweep.md").write_text(
         f"# FC width sweep on {args.dataset}\n\n"
         f"{common.provenance_markdown(info)}\n"
-        f"- Budget per run: {args.epochs} epochs, batch {args.batch_size}, "
-        f"{len(x_train)} training samples, the full test set; Adam 1e-3; "
-        f"seeds {args.seed} to {args.seed + args.seeds - 1}\n"
+        f"{common.budget_markdown(args, dataset, args.seeds)}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C, units=width)` "
         "(ReLU FC layer, cosine logits with scale 16)\n\n"
         f"`min_units({num_classes}, 'relu') = {smallest}` (bold). Epoch times are wall-clock "
