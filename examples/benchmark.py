@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_wsoftmax import WSoftmax
+from keras_wsoftmax.head import DEFAULT_SCALE
 
 HEAD_MODES = {"cosine": True, "plain": False}
 GEOMETRY = ["compactness_deg", "separation_min_deg", "separation_mean_deg"]
@@ -50,7 +51,10 @@ def loss_for(variant, alpha):
 
 def run_one(dataset, args, mode, variant, alpha, seed):
     x_train, _, x_test, y_test, num_classes = dataset
-    model = common.cnn(x_train.shape[1:], num_classes, seed, normalize=HEAD_MODES[mode])
+    head = {"normalize": HEAD_MODES[mode]}
+    if HEAD_MODES[mode]:
+        head["scale"] = args.scale
+    model = common.cnn(x_train.shape[1:], num_classes, seed, **head)
     result = common.train(model, loss_for(variant, alpha), dataset, args)
     result.update(common.feature_geometry(common.fc_features(model, x_test), y_test))
     result.update({"mode": mode, "variant": variant, "alpha": alpha, "seed": seed})
@@ -159,6 +163,7 @@ def main(argv=None):
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.35, 0.5])
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, from --seed on")
     p.add_argument("--literal-alpha", type=float, default=0.2)
+    p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
     args = p.parse_args(argv)
     dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
 
@@ -213,7 +218,7 @@ def main(argv=None):
         f"{common.provenance_markdown(info)}\n"
         f"{common.budget_markdown(args, dataset, args.seeds)}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C)` at `min_units` "
-        "(cosine head: `normalize=True, scale=16`; plain head: `normalize=False`)\n\n"
+        f"(cosine head: `normalize=True, scale={args.scale:g}`; plain head: `normalize=False`)\n\n"
         "Accuracy and geometry are mean ± standard deviation over seeds. Geometry is measured "
         "on the test-set FC features: compactness is the mean angle between a feature and "
         "its class mean, separation the minimum and mean angle between class means. "
