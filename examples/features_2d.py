@@ -67,16 +67,35 @@ def main(argv=None):
     fig.savefig(args.out / "features_2d.png", dpi=110)
     plt.close(fig)
     info = common.provenance()
+    accuracy = {f"{alpha:g}": value for alpha, value, _ in panels}
     common.write_json(
         args.out / "features_2d.json",
-        {
-            "provenance": info,
-            "args": vars(args),
-            "test_accuracy": {str(alpha): accuracy for alpha, accuracy, _ in panels},
-        },
+        {"provenance": info, "args": vars(args), "test_accuracy": accuracy},
     )
-    print(f"\nwrote {args.out}/features_2d.png and features_2d.json")
+    write_report(args.out, info, args, accuracy)
+    print(f"\nwrote {args.out}/features_2d.md, features_2d.png and features_2d.json")
     return panels
+
+
+def write_report(out, info, args, accuracy):
+    mode = "cosine" if args.normalize else "plain"
+    rows = [
+        ["cross-entropy" if float(alpha) == 0 else f"W-Softmax {alpha}", f"{100 * value:.2f}"]
+        for alpha, value in accuracy.items()
+    ]
+    (out / "features_2d.md").write_text(
+        f"# 2-D FC features on {args.dataset}\n\n"
+        f"{common.provenance_markdown(info)}\n"
+        f"- Budget per run: {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, "
+        f"training samples: {args.limit or 'all'}, test samples: {args.test_limit or 'all'}; "
+        "Adam 1e-3\n"
+        "- Model: the Keras MNIST example CNN ending in "
+        f"`WSoftmaxHead(C, units=2, activation=None, normalize={args.normalize})` ({mode} logits)\n\n"
+        "A 2-unit FC layer is below `min_units` (C - 1 for linear features), so these runs "
+        "show the geometry, not competitive accuracy. One seed per alpha.\n\n"
+        f"{common.markdown_table(['loss', 'test accuracy (%)'], rows)}\n\n"
+        f"![2-D test features, first {args.points} test samples](features_2d.png)\n"
+    )
 
 
 if __name__ == "__main__":
