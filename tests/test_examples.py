@@ -93,6 +93,8 @@ def test_features_2d(tmp_path):
         assert features.shape == (256, 2) and np.all(np.isfinite(features))
         assert math.isfinite(accuracy)
     assert (tmp_path / "features_2d.png").stat().st_size > 0
+    report = (tmp_path / "features_2d.md").read_text()
+    assert "| cross-entropy |" in report and "| W-Softmax 0.3 |" in report
 
 
 def write_idx(path, array):
