@@ -13,6 +13,7 @@ import common
 import data
 import keras
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax
 
@@ -80,6 +81,7 @@ def plot(runs, args, path):
         ax.plot(range(1, len(accuracy) + 1), [100 * a for a in accuracy], marker="o", label=name)
     ax.set_title(f"{args.dataset}: test accuracy per epoch ({keras.backend.backend()})")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend()
