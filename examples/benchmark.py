@@ -115,6 +115,8 @@ def plot(summary, path, title):
             (r for r in summary if r["mode"] == mode and r["variant"] == "ours"),
             key=lambda r: r["alpha"],
         )
+        if not rows:
+            continue
         alphas = [r["alpha"] for r in rows]
         common.plot_mean_std(
             axes[0], alphas, rows, "test_accuracy", 100, marker=marker, label=f"{mode} head"
@@ -164,19 +166,22 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, from --seed on")
     p.add_argument("--literal-alpha", type=float, default=0.2)
     p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
+    p.add_argument("--modes", nargs="+", choices=list(HEAD_MODES), default=list(HEAD_MODES))
+    p.add_argument("--no-literal", action="store_true", help="skip the paper's literal bias")
     args = p.parse_args(argv)
     dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
 
+    seeds = range(args.seed, args.seed + args.seeds)
     plan = [
         (mode, "ours", alpha, seed)
-        for mode in HEAD_MODES
+        for mode in args.modes
         for alpha in args.alphas
-        for seed in range(args.seed, args.seed + args.seeds)
-    ] + [
-        (mode, "literal", args.literal_alpha, seed)
-        for mode in HEAD_MODES
-        for seed in range(args.seed, args.seed + args.seeds)
+        for seed in seeds
     ]
+    if not args.no_literal:
+        plan += [
+            (mode, "literal", args.literal_alpha, seed) for mode in args.modes for seed in seeds
+        ]
     results = []
     for i, (mode, variant, alpha, seed) in enumerate(plan, 1):
         print(f"\n[{i}/{len(plan)}] {mode} head, {variant} alpha={alpha:g}, seed {seed}")
