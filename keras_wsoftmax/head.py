@@ -34,7 +34,7 @@ class WSoftmaxHead(keras.layers.Layer):
         normalize: Whether the logits are scaled cosines (default) or plain
             dot products.
         scale: Multiplier of the cosines when ``normalize=True``. Defaults to
-            16, the value our Fashion-MNIST probe measured best.
+            16; `docs/head.md` has the measurements behind it.
         use_bias: Whether the FC layer has a bias (the classifier has none).
         kernel_initializer, bias_initializer, kernel_regularizer,
         bias_regularizer, kernel_constraint, bias_constraint: As in
