@@ -207,20 +207,18 @@ def main(argv=None):
     verdict = verdicts(summary)
     print("\n".join(verdict))
 
-    info = common.provenance()
     args.out.mkdir(parents=True, exist_ok=True)
-    common.write_json(
-        args.out / "benchmark.json",
-        {"provenance": info, "args": vars(args), "summary": summary, "runs": results},
-    )
     plot(
         summary,
         args.out / "benchmark.png",
         f"{args.dataset}, {args.epochs} epochs, {args.seeds} seeds",
     )
-    (args.out / "benchmark.md").write_text(
-        f"# Benchmark: what W-Softmax buys on {args.dataset}\n\n"
-        f"{common.provenance_markdown(info)}\n"
+    common.write_report(
+        args.out,
+        "benchmark",
+        f"Benchmark: what W-Softmax buys on {args.dataset}",
+        args,
+        {"summary": summary, "runs": results},
         f"{common.budget_markdown(args, dataset, args.seeds)}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C)` at `min_units` "
         f"(cosine head: `normalize=True, scale={args.scale:g}`; plain head: `normalize=False`)\n\n"
@@ -230,7 +228,7 @@ def main(argv=None):
         "'literal' rows bias the negatives by alpha * z_y, as the paper writes it; the "
         "package biases by alpha * |z_y|. Dead features are test samples whose FC features "
         "are all zero (every ReLU off).\n\n"
-        f"{table}\n\n## Verdict\n\n" + "\n".join(verdict) + "\n\n![benchmark](benchmark.png)\n"
+        f"{table}\n\n## Verdict\n\n" + "\n".join(verdict) + "\n\n![benchmark](benchmark.png)\n",
     )
     print(f"\nwrote {args.out}/benchmark.md, benchmark.json, benchmark.png")
     return summary

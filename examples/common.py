@@ -188,6 +188,13 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def write_report(out, stem, title, args, numbers, markdown):
+    """`{stem}.json` (provenance, arguments, numbers) and `{stem}.md` (title, provenance, body)."""
+    info = provenance()
+    write_json(out / f"{stem}.json", {"provenance": info, "args": vars(args), **numbers})
+    (out / f"{stem}.md").write_text(f"# {title}\n\n{provenance_markdown(info)}\n{markdown}")
+
+
 def write_json(path, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")

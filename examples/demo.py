@@ -25,13 +25,14 @@ def main(argv=None):
     dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
     x_train, _, _, _, num_classes = dataset
 
+    args.out.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for name, alpha in [(f"W-Softmax (alpha={args.alpha:g})", args.alpha), ("cross-entropy", 0.0)]:
+    wsoftmax_name = f"W-Softmax (alpha={args.alpha:g})"
+    for name, alpha in [(wsoftmax_name, args.alpha), ("cross-entropy", 0.0)]:
         print(f"\n== {name} ==")
         model = common.cnn(x_train.shape[1:], num_classes, args.seed)
         runs[name] = common.train(model, WSoftmax(alpha), dataset, args, validate=True)
-        if alpha > 0:
-            args.out.mkdir(parents=True, exist_ok=True)
+        if name == wsoftmax_name:
             model.save(args.out / "wsoftmax_model.keras")
 
     header = [
@@ -56,19 +57,18 @@ def main(argv=None):
     table = common.markdown_table(header, rows)
     print("\n" + table)
 
-    info = common.provenance()
-    common.write_json(
-        args.out / "demo.json", {"provenance": info, "args": vars(args), "runs": runs}
-    )
     plot(runs, args, args.out / "demo.png")
-    (args.out / "demo.md").write_text(
-        f"# W-Softmax against cross-entropy on {args.dataset}\n\n"
-        f"{common.provenance_markdown(info)}\n"
+    common.write_report(
+        args.out,
+        "demo",
+        f"W-Softmax against cross-entropy on {args.dataset}",
+        args,
+        {"runs": runs},
         f"{common.budget_markdown(args, dataset, 1)}\n\n"
         f"{table}\n\n"
         "Test cross-entropy is reported for both runs so that they compare on one scale. "
         "One seed: the seed-to-seed spread is in the benchmark report.\n\n"
-        "![Test accuracy per epoch](demo.png)\n"
+        "![Test accuracy per epoch](demo.png)\n",
     )
     print(f"\nwrote {args.out}/demo.md, demo.json, demo.png and wsoftmax_model.keras")
     return runs

@@ -145,27 +145,25 @@ def main(argv=None):
     found = findings(summary, smallest)
     print("\n" + table + "\n\n" + "\n".join(found))
 
-    info = common.provenance()
     args.out.mkdir(parents=True, exist_ok=True)
-    common.write_json(
-        args.out / "unit_sweep.json",
-        {"provenance": info, "args": vars(args), "summary": summary, "runs": results},
-    )
     plot(
         summary,
         smallest,
         args.out / "unit_sweep.png",
         f"{args.dataset}: FC width sweep, {args.epochs} epochs, {args.seeds} seeds",
     )
-    (args.out / "unit_sweep.md").write_text(
-        f"# FC width sweep on {args.dataset}\n\n"
-        f"{common.provenance_markdown(info)}\n"
+    common.write_report(
+        args.out,
+        "unit_sweep",
+        f"FC width sweep on {args.dataset}",
+        args,
+        {"summary": summary, "runs": results},
         f"{common.budget_markdown(args, dataset, args.seeds)}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C, units=width)` "
         "(ReLU FC layer, cosine logits with scale 16)\n\n"
         f"`min_units({num_classes}, 'relu') = {smallest}` (bold). Epoch times are wall-clock "
         "on a shared machine: compare them within this run only.\n\n"
-        f"{table}\n\n## Findings\n\n" + "\n".join(found) + "\n\n![unit sweep](unit_sweep.png)\n"
+        f"{table}\n\n## Findings\n\n" + "\n".join(found) + "\n\n![unit sweep](unit_sweep.png)\n",
     )
     print(f"\nwrote {args.out}/unit_sweep.md, unit_sweep.json, unit_sweep.png")
     return summary
