@@ -63,9 +63,27 @@ def gradient_function(loss, compile_torch=False):
     raise NotImplementedError(BACKEND)
 
 
+def device_name():
+    if BACKEND == "jax":
+        import jax
+
+        return jax.devices()[0].device_kind
+    if BACKEND == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name()
+    return "cpu"
+
+
 def block(x):
+    """Waits for `x` to be computed: device work is asynchronous."""
     if BACKEND == "jax":
         x.block_until_ready()
+    elif BACKEND == "torch" and x.is_cuda:
+        import torch
+
+        torch.cuda.synchronize()
     return x
 
 
@@ -74,7 +92,8 @@ def peak_bytes(fn, z, y):
 
     JAX: XLA's temporary buffers plus the output. TensorFlow: the largest
     buffer in the optimized XLA program (the CPU runtime reports no peak).
-    PyTorch: the profiler's largest allocation by one operator.
+    PyTorch: on a GPU, CUDA's peak allocation beyond the inputs; on the CPU,
+    the profiler's largest allocation by one operator.
     """
     if BACKEND == "jax":
         analysis = fn.lower(z, y).compile().memory_analysis()
@@ -90,6 +109,12 @@ def peak_bytes(fn, z, y):
         return largest, "largest XLA buffer"
     import torch
 
+    if z.is_cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        baseline = torch.cuda.memory_allocated()
+        block(fn(z, y))
+        return torch.cuda.max_memory_allocated() - baseline, "CUDA peak beyond the inputs"
     with torch.profiler.profile(
         activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
     ) as prof:
@@ -119,13 +144,21 @@ def measure(size, repeats, compile_torch):
             times[name].append(time.perf_counter() - start)
     memory = {}
     for name, fn in fns.items():
-        memory[name], memory["kind"] = peak_bytes(fn, z, y) if not compile_torch else (None, "n/a")
+        # The CPU profiler cannot see inside torch.compile's kernels.
+        blind = compile_torch and not z.is_cuda
+        memory[name], memory["kind"] = (None, "n/a") if blind else peak_bytes(fn, z, y)
     median = {name: statistics.median(t) for name, t in times.items()}
+    # The fewest bytes either loss must move: read the logits and labels once,
+    # write the gradient once. Both are memory-bound, so bytes / time is the
+    # figure to hold against the memory bandwidth.
+    min_bytes = n * c * 4 * 2 + n * 4
     return {
         "n": n,
         "c": c,
         "median_ms": {k: 1e3 * v for k, v in median.items()},
         "time_ratio": median["wsoftmax"] / median["cross_entropy"],
+        "min_bytes": min_bytes,
+        "gb_per_s": {k: min_bytes / v / 1e9 for k, v in median.items()},
         "memory_bytes": {k: memory[k] for k in fns},
         "memory_kind": memory["kind"],
         "memory_ratio": (
@@ -145,11 +178,15 @@ def main(argv=None):
         BACKEND, "torch.compile" if args.torch_compile else "eager"
     )
     rows = []
-    print(f"backend {BACKEND} ({mode}), keras {keras.__version__}, {args.repeats} repeats")
     print(
-        "| N x C | CE ms | W-Softmax ms | time ratio | CE memory | W-Softmax memory | memory ratio |"
+        f"backend {BACKEND} ({mode}) on {device_name()}, keras {keras.__version__}, "
+        f"{args.repeats} repeats"
     )
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| N x C | CE ms | W-Softmax ms | time ratio | CE memory | W-Softmax memory "
+        "| memory ratio | CE GB/s | W-Softmax GB/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for text in args.sizes:
         n, c = (int(v) for v in text.lower().split("x"))
         row = measure((n, c), args.repeats, args.torch_compile)
@@ -160,13 +197,18 @@ def main(argv=None):
         ratio = "n/a" if row["memory_ratio"] is None else f"{row['memory_ratio']:.2f}"
         print(
             f"| {n} x {c} | {row['median_ms']['cross_entropy']:.3f} | {row['median_ms']['wsoftmax']:.3f} "
-            f"| {row['time_ratio']:.2f} | {fmt(mem['cross_entropy'])} | {fmt(mem['wsoftmax'])} | {ratio} |",
+            f"| {row['time_ratio']:.2f} | {fmt(mem['cross_entropy'])} | {fmt(mem['wsoftmax'])} "
+            f"| {ratio} | {row['gb_per_s']['cross_entropy']:.1f} | {row['gb_per_s']['wsoftmax']:.1f} |",
             flush=True,
         )
     print(f"memory: {rows[0]['memory_kind']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"backend": BACKEND, "mode": mode, "rows": rows}, f, indent=2)
+            json.dump(
+                {"backend": BACKEND, "mode": mode, "device": device_name(), "rows": rows},
+                f,
+                indent=2,
+            )
     return rows
 
 

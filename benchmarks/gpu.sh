@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The loss_speed tables on a GPU, in one call of the device tool's H200 machine
+# (it has JAX and PyTorch, not Keras: Keras travels as wheels in .whl/, see the
+# tool's README). From the repository root, here:
+#
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 -d .whl \
+#     keras==3.15.1 namex optree
+#
+# then on the device: COMMIT=<sha> bash benchmarks/gpu.sh  (carry .whl).
+# Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu).
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/gpu}
+mkdir -p "$OUT"
+if ! python3 -c 'import keras' 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+SIZES=${SIZES:-"256x10 1024x1000 8192x1000 1024x32000 4096x128000"}
+
+{
+  echo "date: $(date -u +%FT%TZ), commit: ${COMMIT:-unknown}"
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv
+  python3 -c 'import sys, jax, torch, keras, numpy
+print(sys.version.split()[0], "jax", jax.__version__, "torch", torch.__version__,
+      "keras", keras.__version__, "numpy", numpy.__version__)'
+} 2>&1 | tee "$OUT/environment.txt"
+
+# The ceiling for a memory-bound loss: a device-to-device copy of 4 GiB,
+# counting the bytes read and written, median of 20 after 3 warm-ups.
+python3 - <<'EOF' 2>&1 | tee "$OUT/copy_bandwidth.txt"
+import statistics, torch
+src = torch.randn(2**30, device="cuda")
+dst = torch.empty_like(src)
+times = []
+for i in range(23):
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(); dst.copy_(src); end.record(); torch.cuda.synchronize()
+    if i >= 3:
+        times.append(start.elapsed_time(end) / 1e3)
+print(f"copy bandwidth: {2 * src.numel() * 4 / statistics.median(times) / 1e9:.0f} GB/s")
+EOF
+
+# Correctness on the GPU before speed: loss and gradient against the float64
+# reference of the tests, on fresh N(0, 9) logits.
+for backend in jax torch; do
+  KERAS_BACKEND=$backend python3 - <<'EOF' 2>&1 | tee -a "$OUT/correctness.txt"
+import sys, keras, numpy as np
+sys.path.insert(0, "benchmarks")
+from loss_speed import device_name, gradient_function
+from keras_wsoftmax import WSoftmax
+from tests import reference
+rng = np.random.default_rng(1)
+z = rng.normal(size=(4096, 1000)).astype(np.float32) * 3
+y = rng.integers(0, 1000, 4096).astype(np.int32)
+zt, yt = keras.ops.convert_to_tensor(z), keras.ops.convert_to_tensor(y)
+rel = lambda got, want: np.linalg.norm(keras.ops.convert_to_numpy(got) - want) / np.linalg.norm(want)
+loss_err = rel(WSoftmax(0.2, reduction="none")(yt, zt), reference.wsoftmax(z, y, 0.2))
+grad_err = rel(gradient_function(WSoftmax(0.2))(zt, yt), reference.wsoftmax_grad(z, y, 0.2) / len(y))
+print(f"{keras.backend.backend()} on {device_name()}: relative error of the loss {loss_err:.1e}, "
+      f"of its gradient {grad_err:.1e} (4096 x 1000, float32, against float64)")
+EOF
+done
+
+KERAS_BACKEND=jax python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/jax.json" 2>&1 |
+  tee -a "$OUT/loss_speed.log"
+KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/torch.json" 2>&1 |
+  tee -a "$OUT/loss_speed.log"
+KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes 1024x1000 8192x1000 4096x128000 \
+  --torch-compile --json "$OUT/torch_compile.json" 2>&1 | tee -a "$OUT/loss_speed.log"
