@@ -24,7 +24,7 @@ SIZES=${SIZES:-"256x10 1024x1000 8192x1000 1024x32000 4096x128000"}
 {
   echo "date: $(date -u +%FT%TZ), commit: ${COMMIT:-unknown}"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv
-  python3 -c 'import sys, jax, torch, keras, numpy
+  KERAS_BACKEND=jax python3 -c 'import sys, jax, torch, keras, numpy
 print(sys.version.split()[0], "jax", jax.__version__, "torch", torch.__version__,
       "keras", keras.__version__, "numpy", numpy.__version__)'
 } 2>&1 | tee "$OUT/environment.txt"

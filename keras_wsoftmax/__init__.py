@@ -2,8 +2,9 @@
 
 from keras_wsoftmax.head import WSoftmaxHead
 from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
+from keras_wsoftmax.scheduler import AlphaScheduler
 from keras_wsoftmax.sizing import min_units
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_ALPHA", "WSoftmax", "WSoftmaxHead", "min_units", "wsoftmax"]
+__all__ = ["AlphaScheduler", "DEFAULT_ALPHA", "WSoftmax", "WSoftmaxHead", "min_units", "wsoftmax"]

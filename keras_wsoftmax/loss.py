@@ -61,7 +61,10 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
         y_true: Integer class ids of shape ``(...,)`` or ``(..., 1)``, or
             one-hot labels of the same shape as `y_pred` (the shape decides).
         y_pred: Logits of shape ``(..., C)``, rank >= 2, ``C >= 2``.
-        alpha: Margin parameter, ``0 <= alpha < 1``.
+        alpha: Margin parameter, ``0 <= alpha < 1``: a number, or a scalar
+            tensor or `keras.Variable` (what `WSoftmax` passes, so that a
+            compiled step reads its current value); a tensor alpha outside
+            ``[0, 1)`` raises when eager and gives NaN losses when compiled.
         ignore_class: Optional class id whose samples get loss 0 and a Keras
             mask, as in `keras.losses.sparse_categorical_crossentropy` (a
             one-hot row is ignored when its hot class is `ignore_class`).
@@ -79,27 +82,45 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
     >>> loss = wsoftmax(y_true, y_pred, alpha=0.2)
     >>> assert loss.shape == (2,)
     """
-    alpha = validate_alpha(alpha)
     y_pred = ops.convert_to_tensor(y_pred)
     dtype = keras.backend.standardize_dtype(y_pred.dtype)
     if dtype in _HALF_DTYPES or not keras.backend.is_float_dtype(dtype):
         y_pred = ops.cast(y_pred, "float32")
+    alpha, alpha_ok = _standardize_alpha(alpha, y_pred.dtype)
     y_true, one_hot = _standardize_labels(ops.convert_to_tensor(y_true), y_pred)
     is_target, z_y, valid = _target(y_true, one_hot, y_pred)
+    if alpha_ok is not None:
+        valid = ops.logical_and(valid, alpha_ok)
     kept = None
     if ignore_class is not None:
         kept = ops.logical_not(_is_ignored(y_true, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
-    _raise_if_invalid_eagerly(y_true, one_hot, y_pred.shape[-1], valid)
+    _raise_if_invalid_eagerly(y_true, one_hot, y_pred.shape[-1], valid, alpha)
 
     negative_logits = ops.where(is_target, -math.inf, y_pred)
     log_partition_negatives = ops.logsumexp(negative_logits, axis=-1)
-    losses = ops.softplus(log_partition_negatives - z_y + alpha * ops.abs(z_y))
+    losses = ops.softplus(log_partition_negatives - z_y + ops.multiply(alpha, ops.abs(z_y)))
     losses = ops.where(valid, losses, math.nan)
     if kept is not None:
         losses = ops.where(kept, losses, 0.0)
         _hand_mask_to_reduction(losses, kept)
     return losses
+
+
+def _standardize_alpha(alpha, dtype):
+    """`alpha` as a float or a scalar tensor of `dtype`, and its range check.
+
+    A Python number is validated here. A tensor's check comes back as a
+    boolean tensor, folded into the samples' validity: one host read per
+    eager call covers labels and alpha, and a compiled function gets NaN
+    losses for an alpha out of range.
+    """
+    if isinstance(alpha, numbers.Real) or not hasattr(alpha, "dtype"):
+        return validate_alpha(alpha), None
+    alpha = ops.cast(ops.convert_to_tensor(alpha), dtype)
+    if tuple(alpha.shape) != ():
+        raise ValueError(f"alpha must be a scalar; received a tensor of shape {alpha.shape}.")
+    return alpha, ops.logical_and(ops.greater_equal(alpha, 0.0), ops.less(alpha, 1.0))
 
 
 def _hand_mask_to_reduction(losses, kept):
@@ -182,11 +203,13 @@ def _is_ignored(y_true, one_hot, is_target, ignore_class):
     return ops.zeros_like(is_target[..., 0])
 
 
-def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid):
-    """Names the first bad label when the values are at hand (not traced)."""
+def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, alpha):
+    """Names a bad alpha or the first bad label when the values are at hand (not traced)."""
     valid = _eager_numpy(valid)
     if valid is None or valid.all():
         return
+    if not isinstance(alpha, float):
+        validate_alpha(float(ops.convert_to_numpy(alpha)))
     index = tuple(int(axis[0]) for axis in (~valid).nonzero())
     label = ops.convert_to_numpy(y_true)[index]
     if one_hot:
@@ -258,6 +281,12 @@ class WSoftmax(keras.losses.Loss):
     model.compile(optimizer="adam", loss=WSoftmax(alpha=0.2),
                   metrics=["accuracy"])
     ```
+
+    `alpha` is held in a non-trainable `keras.Variable` that the compiled
+    train step reads, so assigning ``loss.alpha = 0.3`` (validated) takes
+    effect at the next step on TensorFlow and PyTorch. JAX bakes it into
+    the traced step: change it during training with
+    `keras_wsoftmax.AlphaScheduler`, which re-traces the step there.
     """
 
     def __init__(
@@ -269,11 +298,26 @@ class WSoftmax(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.alpha = validate_alpha(alpha)
+        # The float is what the config and the user see; the variable is
+        # what compiled steps read.
+        self._alpha = validate_alpha(alpha)
+        self._alpha_variable = keras.Variable(
+            self._alpha, dtype="float32", trainable=False, name="alpha"
+        )
         self.ignore_class = ignore_class
 
+    @property
+    def alpha(self):
+        """The margin parameter, a float in [0, 1); assignable."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha = validate_alpha(value)
+        self._alpha_variable.assign(self._alpha)
+
     def call(self, y_true, y_pred):
-        return wsoftmax(y_true, y_pred, alpha=self.alpha, ignore_class=self.ignore_class)
+        return wsoftmax(y_true, y_pred, alpha=self._alpha_variable, ignore_class=self.ignore_class)
 
     def get_config(self):
         config = super().get_config()

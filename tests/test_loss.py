@@ -317,3 +317,40 @@ def test_config_round_trip():
 
 def test_default_alpha():
     assert WSoftmax().alpha == DEFAULT_ALPHA == 0.2
+
+
+def test_alpha_is_assignable_and_validated():
+    loss = WSoftmax(0.1)
+    loss.alpha = 0.4
+    assert loss.alpha == 0.4 and loss.get_config()["alpha"] == 0.4
+    logits, labels = random_case(np.random.default_rng(13), (8, 5), 2.0)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loss(labels, logits)),
+        reference.wsoftmax(logits, labels, 0.4).mean(),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match=r"alpha=1\.2"):
+        loss.alpha = 1.2
+    assert loss.alpha == 0.4
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.45])
+def test_tensor_alpha_matches_float_alpha(alpha):
+    logits, labels = random_case(np.random.default_rng(14), (6, 4), 3.0)
+    got = wsoftmax(labels, logits, keras.ops.convert_to_tensor(alpha))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), reference.wsoftmax(logits, labels, alpha), rtol=1e-5
+    )
+
+
+def test_tensor_alpha_out_of_range_raises_eagerly_and_is_nan_compiled():
+    logits, labels = random_case(np.random.default_rng(15), (6, 4), 3.0)
+    bad = keras.ops.convert_to_tensor(1.5)
+    with pytest.raises(ValueError, match=r"alpha=1\.5"):
+        wsoftmax(labels, logits, bad)
+    losses = compiled(lambda y, z, a: wsoftmax(y, z, a))(
+        keras.ops.convert_to_tensor(labels), keras.ops.convert_to_tensor(logits), bad
+    )
+    assert np.all(np.isnan(keras.ops.convert_to_numpy(losses)))
+    with pytest.raises(ValueError, match="scalar"):
+        wsoftmax(labels, logits, keras.ops.convert_to_tensor([0.1, 0.2]))
