@@ -70,3 +70,53 @@ def test_model_saved_here_loads_under_the_other_backends(saved_model, other, tmp
         rtol=1e-5,
         atol=1e-5 * np.abs(expected).max(),
     )
+
+
+def continue_training(backend, out, epochs, *load):
+    script = Path(__file__).with_name("continue_training.py")
+    result = subprocess.run(
+        [sys.executable, str(script), str(out), str(epochs), *map(str, load)],
+        env=dict(os.environ, KERAS_BACKEND=backend),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="spawns every backend itself; runs in the TensorFlow session"
+)
+def test_training_resumes_across_backends(tmp_path):
+    """2 epochs under TensorFlow, saved; 1 more under each backend from the file."""
+    start = continue_training("tensorflow", tmp_path / "start", 2)
+    saved = tmp_path / "start" / "model.keras"
+    steps = 256 // 64
+    assert start["iterations_after"] == 2 * steps
+    resumed = {b: continue_training(b, tmp_path / b, 1, saved) for b in ALL_BACKENDS}
+    fresh = continue_training("jax", tmp_path / "fresh", 1, saved, "--fresh-optimizer")
+
+    weights = {
+        name: keras.saving.load_model(tmp_path / name / "model.keras").get_weights()
+        for name in [*ALL_BACKENDS, "fresh"]
+    }
+    for backend, run in resumed.items():
+        assert run["backend"] == backend
+        # The optimizer state is loaded and used: its count goes on from 8.
+        assert (run["iterations_before"], run["iterations_after"]) == (2 * steps, 3 * steps)
+        # Same data, same order, same Adam moments: the third epoch is the
+        # same on every backend, up to float32 rounding.
+        np.testing.assert_allclose(run["losses"], resumed["tensorflow"]["losses"], rtol=1e-4)
+        for got, want in zip(weights[backend], weights["tensorflow"], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # The loss goes on from where it was: below both epochs before it.
+    assert resumed["jax"]["losses"][0] < min(start["losses"])
+    # The check can fail: a fresh Adam from the same weights lands elsewhere.
+    assert fresh["iterations_before"] == 0
+    assert (
+        max(
+            np.abs(got - want).max()
+            for got, want in zip(weights["fresh"], weights["tensorflow"], strict=True)
+        )
+        > 1e-3
+    )
