@@ -88,7 +88,7 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
         y_pred = ops.cast(y_pred, "float32")
     alpha, alpha_ok = _standardize_alpha(alpha, y_pred.dtype)
     y_true, one_hot = _standardize_labels(ops.convert_to_tensor(y_true), y_pred)
-    is_target, z_y, valid = _target(y_true, one_hot, y_pred)
+    is_target, class_ids, valid = _target(y_true, one_hot, y_pred.shape[-1])
     if alpha_ok is not None:
         valid = ops.logical_and(valid, alpha_ok)
     kept = None
@@ -97,14 +97,73 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
         valid = ops.logical_or(valid, ops.logical_not(kept))
     _raise_if_invalid_eagerly(y_true, one_hot, y_pred.shape[-1], valid, alpha)
 
-    negative_logits = ops.where(is_target, -math.inf, y_pred)
-    log_partition_negatives = ops.logsumexp(negative_logits, axis=-1)
-    losses = ops.softplus(log_partition_negatives - z_y + ops.multiply(alpha, ops.abs(z_y)))
+    losses = _margin_losses(
+        y_pred, ops.convert_to_tensor(alpha, y_pred.dtype), is_target, class_ids
+    )
     losses = ops.where(valid, losses, math.nan)
     if kept is not None:
         losses = ops.where(kept, losses, 0.0)
         _hand_mask_to_reduction(losses, kept)
     return losses
+
+
+def _margin_losses(logits, alpha, is_target, class_ids):
+    """``softplus(logsumexp_{j != y} z_j - z_y + alpha |z_y|)`` with a hand-written gradient.
+
+    With ``s = sigmoid(margin)`` and ``p_j = softmax_{j != y}(z)_j``:
+
+        d loss / d z_j = s * p_j                          (j != y)
+        d loss / d z_y = -(1 - alpha * sign(z_y)) * s
+        d loss / d alpha = s * |z_y|
+
+    Autodiff of the forward pass keeps the masked logits and, for the z_y
+    gather, scatters into a fresh N x C buffer; this gradient reuses the
+    forward's exponentials in one elementwise pass, as fused cross-entropy
+    kernels do (``reports/performance.md`` has the measurements). Under
+    `torch.compile` the plain composition is used instead: dynamo cannot
+    trace Keras's custom-gradient `autograd.Function` and breaks the graph
+    there, which measured several times slower than its own fusion.
+    """
+    if _torch_compiling():
+        z_y = _target_logit(logits, is_target, class_ids)
+        negatives = ops.where(is_target, -math.inf, logits)
+        return ops.softplus(ops.logsumexp(negatives, axis=-1) - z_y + alpha * ops.abs(z_y))
+
+    @ops.custom_gradient
+    def forward(z, a):
+        z_y = _target_logit(z, is_target, class_ids)
+        negatives = ops.where(is_target, -math.inf, z)
+        peak = ops.max(negatives, axis=-1, keepdims=True)
+        weights = ops.exp(negatives - peak)
+        total = ops.sum(weights, axis=-1)
+        margin = ops.log(total) + ops.squeeze(peak, axis=-1) - z_y + a * ops.abs(z_y)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # TensorFlow and JAX pass it alone; PyTorch by name
+                (upstream,) = args
+            s = ops.sigmoid(margin) * upstream
+            target_grad = -(1.0 - a * ops.sign(z_y)) * s
+            negative_grad = weights * ops.expand_dims(s / total, axis=-1)
+            dz = ops.where(is_target, ops.expand_dims(target_grad, axis=-1), negative_grad)
+            return dz, ops.sum(s * ops.abs(z_y))
+
+        return ops.softplus(margin), grad
+
+    return forward(logits, alpha)
+
+
+def _target_logit(z, is_target, class_ids):
+    if class_ids is None:
+        return ops.sum(ops.where(is_target, z, 0.0), axis=-1)
+    return ops.squeeze(ops.take_along_axis(z, class_ids, axis=-1), axis=-1)
+
+
+def _torch_compiling():
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return torch.compiler.is_compiling()
 
 
 def _standardize_alpha(alpha, dtype):
@@ -171,8 +230,11 @@ def _compatible(shape_a, shape_b):
     )
 
 
-def _target(y_true, one_hot, y_pred):
-    """Mask of each sample's target class (..., C), its logit z_y, and its validity."""
+def _target(y_true, one_hot, num_classes):
+    """Mask of each sample's target class (..., C), class ids for a gather, validity.
+
+    Class ids are None for one-hot labels (z_y is then a masked sum).
+    """
     if one_hot:
         is_target = ops.equal(y_true, 1)
         is_binary = ops.logical_or(is_target, ops.equal(y_true, 0))
@@ -180,19 +242,17 @@ def _target(y_true, one_hot, y_pred):
             ops.all(is_binary, axis=-1),
             ops.equal(ops.sum(ops.cast(is_target, "int32"), axis=-1), 1),
         )
-        return is_target, ops.sum(ops.where(is_target, y_pred, 0.0), axis=-1), valid
+        return is_target, None, valid
     # Validity from the labels alone (O(N), not a pass over the logits); an
     # invalid label is replaced by class 0 so that the gather stays in range,
     # and its loss is set to NaN by the caller.
-    num_classes = y_pred.shape[-1]
     valid = ops.logical_and(ops.greater_equal(y_true, 0), ops.less(y_true, num_classes))
     if keras.backend.is_float_dtype(y_true.dtype):
         valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
     class_ids = ops.where(valid, y_true, 0)
     class_ids = ops.expand_dims(ops.cast(class_ids, "int32"), -1)
     is_target = ops.equal(class_ids, ops.arange(num_classes, dtype="int32"))
-    z_y = ops.squeeze(ops.take_along_axis(y_pred, class_ids, axis=-1), axis=-1)
-    return is_target, z_y, valid
+    return is_target, class_ids, valid
 
 
 def _is_ignored(y_true, one_hot, is_target, ignore_class):
@@ -238,11 +298,8 @@ def _eager_numpy(x):
 
         if isinstance(x, jax.core.Tracer):
             return None
-    elif backend == "torch":
-        import torch
-
-        if torch.compiler.is_compiling():
-            return None
+    elif _torch_compiling():
+        return None
     return ops.convert_to_numpy(x)
 
 

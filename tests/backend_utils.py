@@ -7,26 +7,33 @@ BACKEND = keras.backend.backend()
 ALL_BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def grad_of_sum(fn, x):
-    """Gradient of sum(fn(x)) with respect to x, as a NumPy array."""
+def grad_of_sum(fn, x, jit=False):
+    """Gradient of sum(fn(x)) with respect to x, as a NumPy array.
+
+    With ``jit=True``, computed the way a compiled train step computes it:
+    jax.jit, tf.function with XLA, or torch.compile of the forward pass.
+    """
     x = np.asarray(x, dtype=np.float32)
     if BACKEND == "jax":
         import jax
 
-        return np.asarray(jax.grad(lambda t: fn(t).sum())(x))
+        grad = jax.grad(lambda t: fn(t).sum())
+        return np.asarray((jax.jit(grad) if jit else grad)(x))
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        t = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(t)
-            total = tf.reduce_sum(fn(t))
-        return tape.gradient(total, t).numpy()
+        def grad(t):
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                total = tf.reduce_sum(fn(t))
+            return tape.gradient(total, t)
+
+        return (tf.function(grad, jit_compile=True) if jit else grad)(tf.constant(x)).numpy()
     if BACKEND == "torch":
         import torch
 
         t = torch.tensor(x, requires_grad=True)
-        fn(t).sum().backward()
+        (torch.compile(fn, fullgraph=True) if jit else fn)(t).sum().backward()
         return t.grad.numpy()
     raise NotImplementedError(BACKEND)
 

@@ -59,8 +59,10 @@ def test_alpha_zero_is_cross_entropy(case):
 def test_non_decreasing_in_alpha(case, alphas):
     logits, labels, _, _ = case
     values = [numpy_losses(labels, logits, alpha) for alpha in sorted(alphas)]
+    # Up to 2 units in the last place: the backends' float32 softplus is not
+    # monotone to the last bit (JAX: softplus(0.51410574) < softplus(0.5141057)).
     for lower, higher in zip(values, values[1:], strict=False):
-        assert np.all(higher >= lower)
+        assert np.all(higher >= lower - 2 * np.spacing(lower))
 
 
 @EXAMPLES
