@@ -62,9 +62,9 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
             one-hot labels of the same shape as `y_pred` (the shape decides).
         y_pred: Logits of shape ``(..., C)``, rank >= 2, ``C >= 2``.
         alpha: Margin parameter, ``0 <= alpha < 1``: a number, or a scalar
-            tensor or `keras.Variable` (what `WSoftmax` passes, so that a
-            compiled step reads its current value); a tensor alpha outside
-            ``[0, 1)`` raises when eager and gives NaN losses when compiled.
+            tensor (a learnable alpha gets its gradient); a tensor alpha
+            outside ``[0, 1)`` raises when eager and gives NaN losses when
+            compiled.
         ignore_class: Optional class id whose samples get loss 0 and a Keras
             mask, as in `keras.losses.sparse_categorical_crossentropy` (a
             one-hot row is ignored when its hot class is `ignore_class`).
@@ -339,11 +339,10 @@ class WSoftmax(keras.losses.Loss):
                   metrics=["accuracy"])
     ```
 
-    `alpha` is held in a non-trainable `keras.Variable` that the compiled
-    train step reads, so assigning ``loss.alpha = 0.3`` (validated) takes
-    effect at the next step on TensorFlow and PyTorch. JAX bakes it into
-    the traced step: change it during training with
-    `keras_wsoftmax.AlphaScheduler`, which re-traces the step there.
+    `alpha` is a Python float that compiled steps hold as a constant. To
+    change it during training use `keras_wsoftmax.AlphaScheduler`, which
+    also has Keras trace the steps again; ``loss.alpha = 0.3`` (validated)
+    between `fit()` calls reaches compiled steps after `model.compile()`.
     """
 
     def __init__(
@@ -355,12 +354,7 @@ class WSoftmax(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        # The float is what the config and the user see; the variable is
-        # what compiled steps read.
-        self._alpha = validate_alpha(alpha)
-        self._alpha_variable = keras.Variable(
-            self._alpha, dtype="float32", trainable=False, name="alpha"
-        )
+        self.alpha = alpha
         self.ignore_class = ignore_class
 
     @property
@@ -371,10 +365,9 @@ class WSoftmax(keras.losses.Loss):
     @alpha.setter
     def alpha(self, value):
         self._alpha = validate_alpha(value)
-        self._alpha_variable.assign(self._alpha)
 
     def call(self, y_true, y_pred):
-        return wsoftmax(y_true, y_pred, alpha=self._alpha_variable, ignore_class=self.ignore_class)
+        return wsoftmax(y_true, y_pred, alpha=self._alpha, ignore_class=self.ignore_class)
 
     def get_config(self):
         config = super().get_config()

@@ -101,3 +101,16 @@ def test_verbose_prints_the_change(capsys):
     model.fit(x, y, epochs=2, callbacks=[AlphaScheduler(lambda e, a: 0.1, verbose=1)], verbose=0)
     out = capsys.readouterr().out
     assert out.count("AlphaScheduler setting alpha to 0.1") == 1
+
+
+def test_alpha_assigned_between_fits_reaches_the_compiled_step_after_compile():
+    x, y = blobs(32, seed=10)
+    loss = WSoftmax(0.1)
+    model = frozen_model(loss)
+    logits = model.predict(x, verbose=0)
+    model.fit(x, y, batch_size=len(x), verbose=0)
+    loss.alpha = 0.5
+    model.compile(model.optimizer, loss=loss, jit_compile=True)
+    history = model.fit(x, y, batch_size=len(x), verbose=0)
+    want = reference.wsoftmax(logits, y, 0.5).mean()
+    np.testing.assert_allclose(history.history["loss"], [want], rtol=1e-5)
