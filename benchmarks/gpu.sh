@@ -8,7 +8,8 @@
 #     keras==3.15.1 namex optree
 #
 # then on the device: COMMIT=<sha> bash benchmarks/gpu.sh  (carry .whl).
-# Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu).
+# Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu):
+# the loss_speed tables, then train_step's steps-per-second ratio.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu}
@@ -66,8 +67,13 @@ EOF
 done
 
 KERAS_BACKEND=jax python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/jax.json" 2>&1 |
-  tee -a "$OUT/loss_speed.log"
+  tee -a "$OUT/tables.log"
 KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/torch.json" 2>&1 |
-  tee -a "$OUT/loss_speed.log"
+  tee -a "$OUT/tables.log"
 KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes 1024x1000 8192x1000 4096x128000 \
-  --torch-compile --json "$OUT/torch_compile.json" 2>&1 | tee -a "$OUT/loss_speed.log"
+  --torch-compile --json "$OUT/torch_compile.json" 2>&1 | tee -a "$OUT/tables.log"
+
+for backend in jax torch; do
+  KERAS_BACKEND=$backend python3 benchmarks/train_step.py --steps 200 --repeats 3 2>&1 |
+    tee -a "$OUT/tables.log"
+done
