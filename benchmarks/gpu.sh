@@ -63,6 +63,12 @@ loss_err = rel(WSoftmax(0.2, reduction="none")(yt, zt), reference.wsoftmax(z, y,
 grad_err = rel(gradient_function(WSoftmax(0.2))(zt, yt), reference.wsoftmax_grad(z, y, 0.2) / len(y))
 print(f"{keras.backend.backend()} on {device_name()}: relative error of the loss {loss_err:.1e}, "
       f"of its gradient {grad_err:.1e} (4096 x 1000, float32, against float64)")
+y[7] = 1000  # not a class id: NaN on the device, where eager PyTorch does not read back
+try:
+    bad = keras.ops.convert_to_numpy(WSoftmax(0.2, reduction="none")(keras.ops.convert_to_tensor(y), zt))
+    print(f"  bad label -> NaN at its sample only: {bool(np.isnan(bad[7]) and np.isfinite(np.delete(bad, 7)).all())}")
+except ValueError as error:
+    print(f"  bad label -> ValueError: {str(error)[:60]}")
 EOF
 done
 

@@ -67,6 +67,9 @@ def main(argv=None):
             seconds[name].append(time.perf_counter() - start)
     steps_per_second = {name: args.steps / statistics.median(s) for name, s in seconds.items()}
     ratio = steps_per_second["wsoftmax"] / steps_per_second["cross_entropy"]
+    # The fastest fit of each: on a shared machine fit times can be bimodal,
+    # and the median then says which mode each loss landed in more often.
+    best_ratio = min(seconds["cross_entropy"]) / min(seconds["wsoftmax"])
     mode = {"jax": "jit", "tensorflow": "XLA"}.get(keras.backend.backend(), "eager")
     jit = {name: str(model.jit_compile) for name, model in models.items()}
     print(
@@ -74,11 +77,14 @@ def main(argv=None):
         f"keras {keras.__version__}: {args.steps} steps of batch {args.batch_size}, "
         f"{2 * args.repeats} timed fits per loss"
     )
-    print("| backend | CE steps/s | W-Softmax steps/s | ratio W-Softmax / CE |")
-    print("|---|---|---|---|")
+    print(
+        "| backend | CE steps/s | W-Softmax steps/s | ratio W-Softmax / CE "
+        "| ratio of the fastest fits |"
+    )
+    print("|---|---|---|---|---|")
     print(
         f"| {keras.backend.backend()} ({mode}) | {steps_per_second['cross_entropy']:.2f} "
-        f"| {steps_per_second['wsoftmax']:.2f} | {ratio:.3f} |"
+        f"| {steps_per_second['wsoftmax']:.2f} | {ratio:.3f} | {best_ratio:.3f} |"
     )
     result = {
         "backend": keras.backend.backend(),
@@ -87,6 +93,7 @@ def main(argv=None):
         "seconds": seconds,
         "steps_per_second": steps_per_second,
         "ratio": ratio,
+        "best_ratio": best_ratio,
     }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
