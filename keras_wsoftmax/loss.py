@@ -286,13 +286,7 @@ def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, alpha):
 
 
 def _eager_numpy(x):
-    """`x` as a NumPy array, or None inside a traced (compiled) function.
-
-    Also None for a PyTorch tensor on an accelerator: reading it would stall
-    the device at every eager train step (measured on an H200:
-    `reports/performance.md`), so there bad labels give NaN, as in compiled
-    steps.
-    """
+    """`x` as a NumPy array, or None inside a traced (compiled) function."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -304,7 +298,7 @@ def _eager_numpy(x):
 
         if isinstance(x, jax.core.Tracer):
             return None
-    elif _torch_compiling() or x.device.type != "cpu":
+    elif _torch_compiling():
         return None
     return ops.convert_to_numpy(x)
 
