@@ -8,6 +8,8 @@
 #     keras==3.15.1 namex optree
 #
 # then on the device: COMMIT=<sha> bash benchmarks/gpu.sh  (carry .whl).
+# SIZES, COMPILE_SIZES and TRAIN_STEPS shrink it for a smoke test (on a CPU the
+# copy-bandwidth step fails and the rest runs).
 # Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu):
 # the loss_speed tables, then train_step's steps-per-second ratio.
 set -u
@@ -21,6 +23,8 @@ if ! python3 -c 'import keras' 2>/dev/null; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 SIZES=${SIZES:-"256x10 1024x1000 8192x1000 1024x32000 4096x128000"}
+COMPILE_SIZES=${COMPILE_SIZES:-"1024x1000 8192x1000 4096x128000"}
+TRAIN_STEPS=${TRAIN_STEPS:-200}
 
 {
   echo "date: $(date -u +%FT%TZ), commit: ${COMMIT:-unknown}"
@@ -76,10 +80,10 @@ KERAS_BACKEND=jax python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/j
   tee -a "$OUT/tables.log"
 KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/torch.json" 2>&1 |
   tee -a "$OUT/tables.log"
-KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes 1024x1000 8192x1000 4096x128000 \
+KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $COMPILE_SIZES \
   --torch-compile --json "$OUT/torch_compile.json" 2>&1 | tee -a "$OUT/tables.log"
 
 for backend in jax torch; do
-  KERAS_BACKEND=$backend python3 benchmarks/train_step.py --steps 200 --repeats 3 2>&1 |
+  KERAS_BACKEND=$backend python3 benchmarks/train_step.py --steps $TRAIN_STEPS --repeats 3 2>&1 |
     tee -a "$OUT/tables.log"
 done

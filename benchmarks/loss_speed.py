@@ -3,7 +3,8 @@
 For each (N, C), times the gradient of the mean loss with respect to the
 logits for `WSoftmax` and for `SparseCategoricalCrossentropy(from_logits=True)`
 on the same logits and labels, compiled the way Keras trains on the backend
-(JAX: jit; TensorFlow: XLA; PyTorch: eager, and `torch.compile` with
+(JAX: jit; TensorFlow: XLA, as on a GPU, or a plain tf.function with
+--no-xla, as on a CPU-only machine; PyTorch: eager, and `torch.compile` with
 --torch-compile), alternating the two, warm-up excluded, and reports median
 times, their ratio, and the memory each needs.
 
@@ -32,8 +33,8 @@ def losses():
     return {"cross_entropy": cross_entropy, "wsoftmax": WSoftmax(0.2)}
 
 
-def gradient_function(loss, compile_torch=False):
-    """(labels, logits) -> d mean loss / d logits, compiled as Keras would."""
+def gradient_function(loss, mode):
+    """(logits, labels) -> d mean loss / d logits, compiled as Keras would in `mode`."""
     if BACKEND == "jax":
         import jax
 
@@ -47,12 +48,12 @@ def gradient_function(loss, compile_torch=False):
                 value = loss(y, z)
             return tape.gradient(value, z)
 
-        return tf.function(grad, jit_compile=True)
+        return tf.function(grad, jit_compile=mode == "XLA")
     if BACKEND == "torch":
         import torch
 
         # torch.compile traces the forward; autograd runs its compiled backward.
-        forward = torch.compile(lambda y, z: loss(y, z)) if compile_torch else loss
+        forward = torch.compile(lambda y, z: loss(y, z)) if mode == "torch.compile" else loss
 
         def grad(z, y):
             z = z.detach().requires_grad_(True)
@@ -123,8 +124,8 @@ def peak_bytes(fn, z, y):
     return largest, "largest operator allocation"
 
 
-def measure(size, repeats, compile_torch):
-    if compile_torch:
+def measure(size, repeats, mode):
+    if mode == "torch.compile":
         import torch
 
         torch._dynamo.reset()  # a fresh cache per size, not one recompile limit for all
@@ -132,7 +133,7 @@ def measure(size, repeats, compile_torch):
     rng = np.random.default_rng(0)
     z = keras.ops.convert_to_tensor(rng.normal(size=(n, c)).astype(np.float32) * 3)
     y = keras.ops.convert_to_tensor(rng.integers(0, c, n).astype(np.int32))
-    fns = {name: gradient_function(loss, compile_torch) for name, loss in losses().items()}
+    fns = {name: gradient_function(loss, mode) for name, loss in losses().items()}
     for fn in fns.values():
         for _ in range(3):
             block(fn(z, y))
@@ -144,8 +145,9 @@ def measure(size, repeats, compile_torch):
             times[name].append(time.perf_counter() - start)
     memory = {}
     for name, fn in fns.items():
-        # The CPU profiler cannot see inside torch.compile's kernels.
-        blind = compile_torch and not z.is_cuda
+        # The CPU profiler cannot see inside torch.compile's kernels, and a
+        # TensorFlow graph without XLA has no compiler IR to read.
+        blind = (mode == "torch.compile" and not z.is_cuda) or mode == "tf.function"
         memory[name], memory["kind"] = (None, "n/a") if blind else peak_bytes(fn, z, y)
     median = {name: statistics.median(t) for name, t in times.items()}
     # The fewest bytes either loss must move: read the logits and labels once,
@@ -172,11 +174,19 @@ def main(argv=None):
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="NxC pairs")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--torch-compile", action="store_true", help="torch.compile (PyTorch only)")
+    p.add_argument(
+        "--no-xla",
+        action="store_true",
+        help="tf.function without XLA (TensorFlow only): what Keras trains with on a "
+        "CPU-only machine, where jit_compile='auto' turns XLA off",
+    )
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
-    mode = {"jax": "jit", "tensorflow": "XLA"}.get(
-        BACKEND, "torch.compile" if args.torch_compile else "eager"
-    )
+    mode = {
+        "jax": "jit",
+        "tensorflow": "tf.function" if args.no_xla else "XLA",
+        "torch": "torch.compile" if args.torch_compile else "eager",
+    }[BACKEND]
     rows = []
     print(
         f"backend {BACKEND} ({mode}) on {device_name()}, keras {keras.__version__}, "
@@ -189,7 +199,7 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|")
     for text in args.sizes:
         n, c = (int(v) for v in text.lower().split("x"))
-        row = measure((n, c), args.repeats, args.torch_compile)
+        row = measure((n, c), args.repeats, mode)
         row["mode"] = mode
         rows.append(row)
         mem = row["memory_bytes"]

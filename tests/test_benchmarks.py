@@ -3,10 +3,12 @@
 import json
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from backend_utils import BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -61,3 +63,21 @@ def test_head_cost_reports_savings(tmp_path):
     assert [r["head_parameters"] for r in summary] == [16_110, 1_649_664]
     report = (tmp_path / "head_cost.md").read_text()
     assert "At min_units = 10 against 1024 units" in report and "fewer head parameters" in report
+
+
+@pytest.mark.skipif(
+    BACKEND != "jax", reason="runs JAX and PyTorch itself; once, in the JAX session"
+)
+def test_gpu_script_runs_at_tiny_sizes_on_cpu(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path), SIZES="8x3", COMPILE_SIZES="8x3", TRAIN_STEPS="2")
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh")], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    tables = (tmp_path / "tables.log").read_text()
+    assert tables.count("| 8 x 3 |") == 3  # JAX, PyTorch eager, torch.compile
+    assert tables.count("| ratio W-Softmax / CE |") == 2  # train_step on JAX and PyTorch
+    correctness = (tmp_path / "correctness.txt").read_text()
+    assert correctness.count("relative error of the loss") == 2
+    for name in ["jax.json", "torch.json", "torch_compile.json", "environment.txt"]:
+        assert (tmp_path / name).stat().st_size > 0, name
