@@ -33,8 +33,11 @@ def losses():
     return {"cross_entropy": cross_entropy, "wsoftmax": WSoftmax(0.2)}
 
 
-def gradient_function(loss, mode):
-    """(logits, labels) -> d mean loss / d logits, compiled as Keras would in `mode`."""
+def gradient_function(loss, mode=None):
+    """(logits, labels) -> d mean loss / d logits, compiled as Keras would in `mode`.
+
+    `mode` defaults to jit (JAX), XLA (TensorFlow) or eager (PyTorch).
+    """
     if BACKEND == "jax":
         import jax
 
@@ -48,7 +51,7 @@ def gradient_function(loss, mode):
                 value = loss(y, z)
             return tape.gradient(value, z)
 
-        return tf.function(grad, jit_compile=mode == "XLA")
+        return tf.function(grad, jit_compile=mode != "tf.function")
     if BACKEND == "torch":
         import torch
 
