@@ -1,25 +1,21 @@
 """Trains the distribution tests' model on one device or data-parallel on two CPU devices.
 
-Usage: python distributed_fit.py MODE OUT_DIR, MODE one of
-  jax_one, jax_data_parallel    (needs XLA_FLAGS=--xla_force_host_platform_device_count=2)
-  tf_one, tf_mirrored           (splits the CPU into two logical devices)
+Usage: KERAS_BACKEND=... python distributed_fit.py MODE OUT_DIR, MODE one of
+  jax_one, jax_data_parallel    (JAX; XLA_FLAGS=--xla_force_host_platform_device_count=2)
+  tf_one, tf_mirrored           (TensorFlow; splits the CPU into two logical devices)
 Writes OUT_DIR/MODE.json (epoch losses, how the batch was split) and
 OUT_DIR/MODE.npz (the trained weights).
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
-MODE, OUT = sys.argv[1], Path(sys.argv[2])
-os.environ["KERAS_BACKEND"] = MODE.split("_")[0].replace("tf", "tensorflow")
+import keras
+import numpy as np
+from blobs import NUM_CLASSES, NUM_FEATURES, blobs
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs  # noqa: E402
-
-from keras_wsoftmax import WSoftmax, WSoftmaxHead  # noqa: E402
+from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
 GLOBAL_BATCH = 16
 
@@ -37,9 +33,10 @@ def new_model():
     return model
 
 
-def main():
-    info = {"mode": MODE}
-    if MODE == "jax_data_parallel":
+def main(mode, out):
+    out = Path(out)
+    info = {"mode": mode}
+    if mode == "jax_data_parallel":
         import jax
 
         distribution = keras.distribution.DataParallel(devices=jax.devices())
@@ -50,14 +47,14 @@ def main():
         info["mesh"] = dict(
             zip(layout.device_mesh.axis_names, layout.device_mesh.shape, strict=True)
         )
-    if MODE.startswith("tf_"):
+    if mode.startswith("tf_"):
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
-    if MODE == "tf_mirrored":
+    if mode == "tf_mirrored":
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         info["devices"] = strategy.num_replicas_in_sync
         with strategy.scope():
@@ -67,10 +64,10 @@ def main():
     x, y = blobs(64, seed=3)
     history = model.fit(x, y, epochs=3, batch_size=GLOBAL_BATCH, shuffle=False, verbose=0)
     info["losses"] = [float(v) for v in history.history["loss"]]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{MODE}.json").write_text(json.dumps(info))
-    np.savez(OUT / f"{MODE}.npz", *[np.asarray(w) for w in model.get_weights()])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{mode}.json").write_text(json.dumps(info))
+    np.savez(out / f"{mode}.npz", *[np.asarray(w) for w in model.get_weights()])
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -71,7 +71,11 @@ def test_head_cost_reports_savings(tmp_path):
 def test_gpu_script_runs_at_tiny_sizes_on_cpu(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path), SIZES="8x3", COMPILE_SIZES="8x3", TRAIN_STEPS="2")
     result = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu.sh")], env=env, capture_output=True, text=True
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     tables = (tmp_path / "tables.log").read_text()

@@ -17,9 +17,10 @@ def fit(mode, out, script="distributed_fit.py"):
     script = Path(__file__).with_name(script)
     result = subprocess.run(
         [sys.executable, str(script), mode, str(out)],
-        env=dict(os.environ, **TWO_CPU_DEVICES),
+        env=dict(os.environ, KERAS_BACKEND=BACKEND, **TWO_CPU_DEVICES),
         capture_output=True,
         text=True,
+        timeout=600,  # a hung collective fails the test instead of the CI run
     )
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads((out / f"{mode}.json").read_text())

@@ -79,6 +79,7 @@ def continue_training(backend, out, epochs, *load):
         env=dict(os.environ, KERAS_BACKEND=backend),
         capture_output=True,
         text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "run.json").read_text())
