@@ -11,20 +11,13 @@ import sys
 from pathlib import Path
 
 import keras
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from blobs import blob_model, blobs
 
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from keras_wsoftmax import WSoftmax
 
 
 def new_model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((NUM_FEATURES,)),
-            keras.layers.Dense(16, activation="relu"),
-            WSoftmaxHead(NUM_CLASSES, units=8),
-        ]
-    )
+    model = blob_model(units=8)
     model.compile(keras.optimizers.Adam(1e-2), loss=WSoftmax(0.3))
     return model
 

@@ -13,22 +13,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from blobs import NUM_FEATURES, blob_model, blobs
 
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from keras_wsoftmax import WSoftmax
 
 GLOBAL_BATCH = 16
 
 
 def new_model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((NUM_FEATURES,)),
-            keras.layers.Dense(16, activation="relu"),
-            WSoftmaxHead(NUM_CLASSES),
-        ]
-    )
+    model = blob_model()
     model.compile(keras.optimizers.SGD(0.1), loss=WSoftmax(0.3))
     return model
 

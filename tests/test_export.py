@@ -4,22 +4,15 @@ import keras
 import numpy as np
 import pytest
 from backend_utils import BACKEND
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from blobs import NUM_CLASSES, NUM_FEATURES, blob_model, blobs
 
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from keras_wsoftmax import WSoftmax
 
 BATCH = 16
 
 
 def trained_model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((NUM_FEATURES,)),
-            keras.layers.Dense(16, activation="relu"),
-            WSoftmaxHead(NUM_CLASSES),
-        ]
-    )
+    model = blob_model()
     model.compile(keras.optimizers.Adam(1e-2), loss=WSoftmax())
     x, y = blobs(128)
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)

@@ -2,20 +2,9 @@ import keras
 import numpy as np
 import pytest
 from backend_utils import BACKEND
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from blobs import NUM_CLASSES, blob_model, blobs
 
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
-
-
-def blob_model(normalize=True, units=None):
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((NUM_FEATURES,)),
-            keras.layers.Dense(32, activation="relu"),
-            WSoftmaxHead(NUM_CLASSES, units=units, normalize=normalize),
-        ]
-    )
+from keras_wsoftmax import WSoftmax
 
 
 # The plain-logit head gets 16 units: at its minimal width of 5 ReLU units it
@@ -25,7 +14,7 @@ def blob_model(normalize=True, units=None):
 def test_fit_learns_a_small_task(normalize, units):
     x, y = blobs(2000, seed=0)
     x_test, y_test = blobs(1000, seed=1)
-    model = blob_model(normalize, units)
+    model = blob_model(hidden=32, normalize=normalize, units=units)
     model.compile(keras.optimizers.Adam(3e-3), loss=WSoftmax(0.3), metrics=["accuracy"])
     history = model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -35,7 +24,7 @@ def test_fit_learns_a_small_task(normalize, units):
 
 def test_jit_compiled_training():
     x, y = blobs(512, seed=2)
-    model = blob_model()
+    model = blob_model(hidden=32)
     model.compile(
         keras.optimizers.Adam(3e-3), loss=WSoftmax(0.3), metrics=["accuracy"], jit_compile=True
     )
@@ -50,7 +39,7 @@ def test_mixed_precision_training(policy):
     keras.config.set_dtype_policy(policy)
     try:
         x, y = blobs(512, seed=3)
-        model = blob_model()
+        model = blob_model(hidden=32)
         model.compile(keras.optimizers.Adam(3e-3), loss=WSoftmax(0.3))
         history = model.fit(x, y, epochs=4, batch_size=64, verbose=0)
     finally:
@@ -62,7 +51,7 @@ def test_mixed_precision_training(policy):
 def test_invalid_label_in_training_is_an_error_or_nan():
     x, y = blobs(64, seed=4)
     y[5] = NUM_CLASSES
-    model = blob_model()
+    model = blob_model(hidden=32)
     model.compile("adam", loss=WSoftmax(0.3))
     if BACKEND == "torch":
         # Keras trains eagerly on torch: the label is named.

@@ -13,29 +13,17 @@ import socket
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import torch
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from blobs import blob_model, blobs
 
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from keras_wsoftmax import WSoftmax
 
 GLOBAL_BATCH, STEPS, WORLD = 16, 12, 2
 
 
-def new_model():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((NUM_FEATURES,)),
-            keras.layers.Dense(16, activation="relu"),
-            WSoftmaxHead(NUM_CLASSES),
-        ]
-    )
-
-
 def train(rank, world, out, mode):
-    model = new_model()
+    model = blob_model()
     module = model
     if world > 1:
         torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
