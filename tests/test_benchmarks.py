@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 
-import data  # noqa: E402
 import head_cost  # noqa: E402
 import loss_speed  # noqa: E402
 import train_step  # noqa: E402
+from test_examples import needs_fashion_mnist  # noqa: E402
 
 
 def test_loss_speed_prints_ratios(capsys):
@@ -49,10 +49,7 @@ def test_head_flops_counts_the_matrix_products():
     assert head_cost.head_flops(1600, 10, 10, normalize=False) == 32020 + 200
 
 
-@pytest.mark.skipif(
-    data.find_idx_dir() is None and not os.environ.get("CI"),
-    reason="apt-get install -y dataset-fashion-mnist (CI installs it)",
-)
+@needs_fashion_mnist
 def test_head_cost_reports_savings(tmp_path):
     quick = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--verbose", "0"]
     summary = head_cost.main(
