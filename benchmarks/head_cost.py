@@ -78,8 +78,8 @@ def main(argv=None):
             f"**{r['units']}**" if r["units"] == smallest else r["units"],
             f"{r['head_parameters']:,}",
             f"{r['head_flops_per_example'] / 1e6:.3f}",
-            f"{r['epoch_seconds']:.1f} ± {r['epoch_seconds_std']:.1f}",
-            f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f}",
+            common.mean_std_cell(r, "epoch_seconds"),
+            common.mean_std_cell(r, "test_accuracy", 100, 2),
         ]
         for r in summary
     ]

@@ -194,10 +194,10 @@ def main(argv=None):
         [
             r["mode"],
             label(r),
-            f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f}",
-            f"{r['compactness_deg']:.1f} ± {r['compactness_deg_std']:.1f}",
-            f"{r['separation_min_deg']:.1f} ± {r['separation_min_deg_std']:.1f}",
-            f"{r['separation_mean_deg']:.1f} ± {r['separation_mean_deg_std']:.1f}",
+            common.mean_std_cell(r, "test_accuracy", 100, 2),
+            common.mean_std_cell(r, "compactness_deg"),
+            common.mean_std_cell(r, "separation_min_deg"),
+            common.mean_std_cell(r, "separation_mean_deg"),
             f"{100 * r['dead_feature_fraction']:.1f}",
         ]
         for r in summary

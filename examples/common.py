@@ -206,6 +206,11 @@ def mean_std(values):
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def mean_std_cell(row, key, scale=1.0, digits=1):
+    """`key` (mean) ± `key + "_std"` of a summary row, as a table cell."""
+    return f"{scale * row[key]:.{digits}f} ± {scale * row[key + '_std']:.{digits}f}"
+
+
 def plot_mean_std(ax, x, rows, key, scale=1.0, **style):
     """Error bars of `key` (mean) and `key + "_std"` across summary rows."""
     ax.errorbar(

@@ -134,10 +134,10 @@ def main(argv=None):
         [
             "cross-entropy" if r["alpha"] == 0 else f"W-Softmax {r['alpha']:g}",
             f"**{r['units']}**" if r["units"] == smallest else r["units"],
-            f"{100 * r['test_accuracy']:.2f} ± {100 * r['test_accuracy_std']:.2f}",
+            common.mean_std_cell(r, "test_accuracy", 100, 2),
             f"{r['head_parameters']:,}",
             f"{r['model_parameters']:,}",
-            f"{r['epoch_seconds']:.1f} ± {r['epoch_seconds_std']:.1f}",
+            common.mean_std_cell(r, "epoch_seconds"),
         ]
         for r in summary
     ]
