@@ -1,10 +1,8 @@
-"""Shared pytest set-up: the backend in the report header, names for doctests."""
+"""The backend in pytest's report header: each backend runs in a process of its own."""
 
 import os
 
 import keras
-import numpy as np
-import pytest
 
 
 def pytest_report_header(config):
@@ -12,9 +10,3 @@ def pytest_report_header(config):
         f"keras {keras.__version__}, backend {keras.backend.backend()} "
         f"(KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '<unset>')})"
     )
-
-
-@pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace):
-    doctest_namespace["np"] = np
-    doctest_namespace["keras"] = keras

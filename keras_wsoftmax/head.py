@@ -2,6 +2,7 @@
 
 import math
 import numbers
+import re
 
 import keras
 from keras import ops
@@ -161,6 +162,66 @@ class WSoftmaxHead(keras.layers.Layer):
     def features(self, inputs):
         """The FC activations ``h`` for `inputs`, the arrays the head takes."""
         return self(inputs, return_features=True)[1]
+
+    def get_layout_map(
+        self,
+        device_mesh,
+        model_parallel_dim_name="model",
+        data_parallel_dim_name="batch",
+        layout_map=None,
+    ):
+        """Layouts that split this head's classifier by classes, for `ModelParallel`.
+
+        In the manner of keras-hub's ``Backbone.get_layout_map``: the
+        classifier (shape ``(units, num_classes)``), and with it the
+        optimizer's state for it, is split along the classes over the mesh
+        axis `model_parallel_dim_name`; the logits come out split
+        ``(batch, classes)`` over both axes; the FC kernel and bias stay
+        replicated (they are small: ``input_dim x units``). With
+        ``normalize=True`` the per-class norms are computed on each
+        device's own classes. `WSoftmax` then reduces the class-split
+        logits with all-reduces of ``(batch,)`` vectors, never gathering
+        the logits or the classifier.
+
+        Call it before the model is built, under no distribution yet; the
+        layouts apply to weights created after
+        `keras.distribution.set_distribution`:
+
+        ```python
+        mesh = keras.distribution.DeviceMesh((2, 4), ["batch", "model"])
+        head = WSoftmaxHead(1_000_000, units=512)
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(
+                layout_map=head.get_layout_map(mesh), batch_dim_name="batch"
+            )
+        )
+        model = keras.Sequential([backbone, head])  # built under the distribution
+        ```
+
+        Args:
+            device_mesh: A `keras.distribution.DeviceMesh` with both axes.
+            model_parallel_dim_name: The mesh axis the classes are split on.
+            data_parallel_dim_name: The mesh axis the batch is split on.
+            layout_map: A `keras.distribution.LayoutMap` to add this head's
+                entries to (the rest of the model's), or None for a new one.
+
+        Returns:
+            The `LayoutMap`, keyed by regular expressions on the weights'
+            and the output's paths (which end in ``{head name}/...``).
+        """
+        for axis in (model_parallel_dim_name, data_parallel_dim_name):
+            if axis not in device_mesh.axis_names:
+                raise ValueError(
+                    f"The device mesh has no axis {axis!r}; its axes are "
+                    f"{list(device_mesh.axis_names)}."
+                )
+        if layout_map is None:
+            layout_map = keras.distribution.LayoutMap(device_mesh)
+        # A path is the parents' names, then this layer's: match on the last parts.
+        path = f"(.*/)?{re.escape(self.name)}"
+        layout_map[f"{path}/classifier"] = (None, model_parallel_dim_name)
+        layout_map[f"{path}/output"] = (data_parallel_dim_name, model_parallel_dim_name)
+        return layout_map
 
     def get_config(self):
         config = super().get_config()

@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_wsoftmax.loss import WSoftmax, validate_alpha
+from keras_wsoftmax._inputs import validate_alpha
+from keras_wsoftmax.loss import WSoftmax
 
 
 class AlphaScheduler(keras.callbacks.Callback):

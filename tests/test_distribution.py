@@ -1,28 +1,23 @@
 """Data-parallel training with WSoftmax through Keras's own engines, on CPU devices."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from backend_utils import BACKEND
+
+from tests.helpers.backends import BACKEND
+from tests.helpers.processes import run_module
 
 TWO_CPU_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
-def fit(mode, out, script="distributed_fit.py"):
-    script = Path(__file__).with_name(script)
-    result = subprocess.run(
-        [sys.executable, str(script), mode, str(out)],
-        env=dict(os.environ, KERAS_BACKEND=BACKEND, **TWO_CPU_DEVICES),
-        capture_output=True,
-        text=True,
-        timeout=600,  # a hung collective fails the test instead of the CI run
+def fit(mode, out, entry_point="distributed_fit"):
+    run_module(
+        f"tests.entry_points.{entry_point}",
+        mode,
+        out,
+        env={"KERAS_BACKEND": BACKEND, **TWO_CPU_DEVICES},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads((out / f"{mode}.json").read_text())
     with np.load(out / f"{mode}.npz") as weights:
         return info, [weights[k] for k in sorted(weights.files, key=lambda k: int(k[4:]))]
@@ -59,8 +54,8 @@ def test_tf_mirrored_strategy_matches_one_device(tmp_path):
 @pytest.mark.skipif(BACKEND != "torch", reason="DistributedDataParallel is PyTorch's")
 def test_torch_ddp_matches_one_process(tmp_path):
     """Keras 3 has no multi-device fit() on torch: DDP around the model, custom loop."""
-    one_info, one_weights = fit("one", tmp_path, "torch_ddp_fit.py")
-    _, ddp_weights = fit("ddp", tmp_path, "torch_ddp_fit.py")
+    one_info, one_weights = fit("one", tmp_path, "torch_ddp_fit")
+    _, ddp_weights = fit("ddp", tmp_path, "torch_ddp_fit")
     for got, want in zip(ddp_weights, one_weights, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     losses = one_info["losses_rank0"]

@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
-from backend_utils import BACKEND
-from blobs import NUM_CLASSES, NUM_FEATURES, blob_model, blobs
 
 from keras_wsoftmax import WSoftmax
+from tests.helpers.backends import BACKEND
+from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blob_model, blobs
 
 BATCH = 16
 

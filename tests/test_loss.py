@@ -3,12 +3,12 @@ import math
 import keras
 import numpy as np
 import pytest
-import reference
-from backend_utils import compiled, grad_of_sum
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from experiments import reference
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, wsoftmax
+from tests.helpers.backends import compiled, grad_of_sum
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None]

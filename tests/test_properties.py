@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
-import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from experiments import reference
 from keras_wsoftmax import wsoftmax
 
 EXAMPLES = settings(max_examples=15, deadline=None)

@@ -1,16 +1,13 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from backend_utils import ALL_BACKENDS, BACKEND
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
 
 from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from tests.helpers.backends import ALL_BACKENDS, BACKEND
+from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blobs
+from tests.helpers.processes import run_module
 
 ALPHA = 0.35
 
@@ -48,15 +45,13 @@ def test_round_trip_within_backend(saved_model):
 def test_model_saved_here_loads_under_the_other_backends(saved_model, other, tmp_path):
     model, path, x = saved_model
     np.save(tmp_path / "inputs.npy", x)
-    env = dict(os.environ, KERAS_BACKEND=other)
-    script = Path(__file__).with_name("load_and_predict.py")
-    result = subprocess.run(
-        [sys.executable, str(script), str(path), str(tmp_path / "inputs.npy"), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
+    run_module(
+        "tests.entry_points.load_and_predict",
+        path,
+        tmp_path / "inputs.npy",
+        tmp_path,
+        env={"KERAS_BACKEND": other},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads((tmp_path / "loss.json").read_text())
     assert loaded["backend"] == other
     assert loaded["class"] == "WSoftmax"
@@ -73,15 +68,9 @@ def test_model_saved_here_loads_under_the_other_backends(saved_model, other, tmp
 
 
 def continue_training(backend, out, epochs, *load):
-    script = Path(__file__).with_name("continue_training.py")
-    result = subprocess.run(
-        [sys.executable, str(script), str(out), str(epochs), *map(str, load)],
-        env=dict(os.environ, KERAS_BACKEND=backend),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    run_module(
+        "tests.entry_points.continue_training", out, epochs, *load, env={"KERAS_BACKEND": backend}
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "run.json").read_text())
 
 

@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import reference
-from blobs import NUM_CLASSES, NUM_FEATURES, blobs
 
+from experiments import reference
 from keras_wsoftmax import AlphaScheduler, WSoftmax, WSoftmaxHead
+from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blobs
 
 SCHEDULE = [0.0, 0.3, 0.6]
 

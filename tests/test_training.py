@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-from backend_utils import BACKEND
-from blobs import NUM_CLASSES, blob_model, blobs
 
 from keras_wsoftmax import WSoftmax
+from tests.helpers.backends import BACKEND
+from tests.helpers.blobs import NUM_CLASSES, blob_model, blobs
 
 
 # The plain-logit head gets 16 units: at its minimal width of 5 ReLU units it

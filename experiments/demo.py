@@ -5,33 +5,41 @@ same seed and budget: once with `WSoftmax(alpha)` and once with alpha = 0
 (exactly sparse softmax cross-entropy). Prints a table, saves the W-Softmax
 model as `.keras`, and writes a markdown report and a PNG plot.
 
-    python examples/demo.py                 # Fashion-MNIST, offline
-    KERAS_BACKEND=jax python examples/demo.py --epochs 5 --alpha 0.3
+    python -m experiments.demo                 # Fashion-MNIST, offline
+    KERAS_BACKEND=jax python -m experiments.demo --epochs 5 --alpha 0.3
 """
 
-import common
-import data
 import keras
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from experiments import cli, reporting
+from experiments.models import cnn
+from experiments.training import train
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=5, out="runs/demo")
+    p = cli.parser(__doc__.splitlines()[0], epochs=5, out="runs/demo")
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
-    args = p.parse_args(argv)
-    dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)
-    x_train, _, _, _, num_classes = dataset
+    args, determinism, dataset = cli.start(p, argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {}
     wsoftmax_name = f"W-Softmax (alpha={args.alpha:g})"
     for name, alpha in [(wsoftmax_name, args.alpha), ("cross-entropy", 0.0)]:
         print(f"\n== {name} ==")
-        model = common.cnn(x_train.shape[1:], num_classes, args.seed)
-        runs[name] = common.train(model, WSoftmax(alpha), dataset, args, validate=True)
+        model = cnn(dataset.input_shape, dataset.num_classes, args.seed)
+        result, history = train(
+            model,
+            WSoftmax(alpha),
+            dataset,
+            args.epochs,
+            args.batch_size,
+            args.verbose,
+            validate=True,
+        )
+        runs[name] = {**result, "history": history}
         if name == wsoftmax_name:
             model.save(args.out / "wsoftmax_model.keras")
 
@@ -54,27 +62,28 @@ def main(argv=None):
         ]
         for name, r in runs.items()
     ]
-    table = common.markdown_table(header, rows)
+    table = reporting.markdown_table(header, rows)
     print("\n" + table)
-
-    plot(runs, args, args.out / "demo.png")
-    common.write_report(
+    reporting.write_report(
         args.out,
         "demo",
         f"W-Softmax against cross-entropy on {args.dataset}",
         args,
         {"runs": runs},
-        f"{common.budget_markdown(args, dataset, 1)}\n\n"
+        f"{reporting.budget_markdown(args.epochs, args.batch_size, dataset, [args.seed])}; "
+        f"{determinism}\n\n"
         f"{table}\n\n"
         "Test cross-entropy is reported for both runs so that they compare on one scale. "
-        "One seed: the seed-to-seed spread is in the benchmark report.\n\n"
+        "One seed: the seed-to-seed spread and the paired comparisons are in the studies' "
+        "reports.\n\n"
         "![Test accuracy per epoch](demo.png)\n",
+        figures={"demo": plot(runs, args)},
     )
-    print(f"\nwrote {args.out}/demo.md, demo.json, demo.png and wsoftmax_model.keras")
+    print(f"saved the W-Softmax model as {args.out / 'wsoftmax_model.keras'}")
     return runs
 
 
-def plot(runs, args, path):
+def plot(runs, args):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, run in runs.items():
         accuracy = run["history"]["val_accuracy"]
@@ -83,11 +92,7 @@ def plot(runs, args, path):
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return reporting.finish_figure(fig, [ax], "")
 
 
 if __name__ == "__main__":

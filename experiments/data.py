@@ -13,6 +13,7 @@ import gzip
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -37,6 +38,20 @@ HOW_TO_GET_FASHION_MNIST = (
     "in a folder and pass it with --data-dir, or run once with a network "
     "connection so that TFDS can download and cache the dataset."
 )
+
+
+class Dataset(NamedTuple):
+    """Train and test arrays: images float32 in [0, 1], labels int32 class ids."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self):
+        return self.x_train.shape[1:]
 
 
 class DataUnavailable(RuntimeError):
@@ -128,8 +143,8 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
     """Train and test arrays: images as float32 in [0, 1], labels as int32.
 
     Returns:
-        `(x_train, y_train, x_test, y_test, num_classes)`. `limit` and
-        `test_limit` keep the first samples of the training and test sets.
+        A `Dataset`. `limit` and `test_limit` keep the first samples of the
+        training and test sets.
 
     Raises:
         DataUnavailable: with a paragraph saying how to get the data.
@@ -149,14 +164,17 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
         ) from error
     x_train, y_train = x_train[:limit], y_train[:limit]
     x_test, y_test = x_test[:test_limit], y_test[:test_limit]
-    scale = lambda x: x.astype(np.float32) / 255.0  # noqa: E731
-    return (
-        scale(x_train),
+    return Dataset(
+        _scale(x_train),
         y_train.astype(np.int32),
-        scale(x_test),
+        _scale(x_test),
         y_test.astype(np.int32),
         num_classes,
     )
+
+
+def _scale(images):
+    return images.astype(np.float32) / 255.0
 
 
 def load_or_exit(*args, **kwargs):
@@ -166,3 +184,61 @@ def load_or_exit(*args, **kwargs):
     except DataUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def training_subset(dataset, size, seed):
+    """`size` training samples drawn without replacement by `seed`; the test set unchanged.
+
+    The draw depends on the seed alone, so every loss trained at one seed
+    sees the same subset.
+    """
+    if not 0 < size <= len(dataset.y_train):
+        raise ValueError(
+            f"size must be in [1, {len(dataset.y_train)}] (the training set); received {size}."
+        )
+    chosen = np.sort(np.random.default_rng(seed).choice(len(dataset.y_train), size, replace=False))
+    return dataset._replace(x_train=dataset.x_train[chosen], y_train=dataset.y_train[chosen])
+
+
+def with_noisy_labels(dataset, fraction, seed):
+    """`fraction` of the training labels replaced by classes drawn uniformly, fixed by `seed`.
+
+    A replaced label is drawn from all classes, so about `fraction / C` of the
+    chosen samples keep their label by chance (uniform label noise as usually
+    defined). The test labels stay clean. Returns the dataset and the mask of
+    the replaced samples.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1]; received {fraction}.")
+    rng = np.random.default_rng(seed)
+    replaced = rng.random(len(dataset.y_train)) < fraction
+    labels = dataset.y_train.copy()
+    labels[replaced] = rng.integers(0, dataset.num_classes, int(replaced.sum()))
+    return dataset._replace(y_train=labels), replaced
+
+
+def split_classes(dataset, seen):
+    """The dataset restricted to the classes in `seen` (relabelled 0..len(seen)-1), and the rest.
+
+    Returns `(seen_dataset, unseen_x, unseen_y)`: a training task on the seen
+    classes, and the test images of the other classes with their original
+    labels, for retrieval of classes the model never saw.
+    """
+    seen = sorted(int(c) for c in seen)
+    if len(seen) < 2 or not set(seen) < set(range(dataset.num_classes)):
+        raise ValueError(
+            f"seen must hold at least 2 and fewer than all of the {dataset.num_classes} "
+            f"class ids; received {seen}."
+        )
+    relabel = np.full(dataset.num_classes, -1, dtype=np.int32)
+    relabel[seen] = np.arange(len(seen), dtype=np.int32)
+    in_train = relabel[dataset.y_train] >= 0
+    in_test = relabel[dataset.y_test] >= 0
+    seen_dataset = Dataset(
+        dataset.x_train[in_train],
+        relabel[dataset.y_train[in_train]],
+        dataset.x_test[in_test],
+        relabel[dataset.y_test[in_test]],
+        len(seen),
+    )
+    return seen_dataset, dataset.x_test[~in_test], dataset.y_test[~in_test]

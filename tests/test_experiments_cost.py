@@ -1,23 +1,14 @@
-"""Smoke tests of the performance benchmark scripts at tiny sizes."""
+"""Smoke tests of the cost benchmarks at tiny sizes."""
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from backend_utils import BACKEND
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "examples"))
-
-import head_cost  # noqa: E402
-import loss_speed  # noqa: E402
-import train_step  # noqa: E402
-from test_examples import needs_fashion_mnist  # noqa: E402
+from experiments import correctness, loss_speed, train_step
+from experiments.models import head_flops
+from tests.helpers.backends import BACKEND
+from tests.helpers.processes import run
 
 
 def test_loss_speed_prints_ratios(capsys):
@@ -45,36 +36,21 @@ def test_train_step_prints_the_ratio(tmp_path, capsys):
 
 def test_head_flops_counts_the_matrix_products():
     # 1600 -> 10 -> 10 classes: FC 2*1600*10 + 20, classifier 2*10*10, norm 30 + 10.
-    assert head_cost.head_flops(1600, 10, 10) == 32020 + 200 + 40
-    assert head_cost.head_flops(1600, 10, 10, normalize=False) == 32020 + 200
+    assert head_flops(1600, 10, 10) == 32020 + 200 + 40
+    assert head_flops(1600, 10, 10, normalize=False) == 32020 + 200
 
 
-@needs_fashion_mnist
-def test_head_cost_reports_savings(tmp_path):
-    quick = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--verbose", "0"]
-    summary = head_cost.main(
-        [*quick, "--seeds", "1", "--widths", "10", "1024", "--out", str(tmp_path)]
-    )
-    assert [r["units"] for r in summary] == [10, 1024]
-    # FC 1600 x units + bias, classifier units x 10.
-    assert [r["head_parameters"] for r in summary] == [16_110, 1_649_664]
-    report = (tmp_path / "head_cost.md").read_text()
-    assert "At min_units = 10 against 1024 units" in report and "fewer head parameters" in report
+def test_correctness_check_finds_float32_errors_only():
+    loss_error, grad_error = correctness.main(["--size", "64x10"])
+    assert 0 <= loss_error < 1e-5 and 0 <= grad_error < 1e-5
 
 
 @pytest.mark.skipif(
     BACKEND != "jax", reason="runs JAX and PyTorch itself; once, in the JAX session"
 )
 def test_gpu_script_runs_at_tiny_sizes_on_cpu(tmp_path):
-    env = dict(os.environ, OUT=str(tmp_path), SIZES="8x3", COMPILE_SIZES="8x3", TRAIN_STEPS="2")
-    result = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    small = {"SIZES": "8x3", "COMPILE_SIZES": "8x3", "CHECK_SIZE": "64x10", "TRAIN_STEPS": "2"}
+    run("bash", "experiments/gpu.sh", env={"OUT": str(tmp_path), **small}, timeout=900)
     tables = (tmp_path / "tables.log").read_text()
     assert tables.count("| 8 x 3 |") == 3  # JAX, PyTorch eager, torch.compile
     assert tables.count("| ratio W-Softmax / CE |") == 2  # train_step on JAX and PyTorch

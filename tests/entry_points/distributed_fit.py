@@ -1,6 +1,6 @@
 """Trains the distribution tests' model on one device or data-parallel on two CPU devices.
 
-Usage: KERAS_BACKEND=... python distributed_fit.py MODE OUT_DIR, MODE one of
+Usage: KERAS_BACKEND=... python -m tests.entry_points.distributed_fit MODE OUT_DIR, MODE one of
   jax_one, jax_data_parallel    (JAX; XLA_FLAGS=--xla_force_host_platform_device_count=2)
   tf_one, tf_mirrored           (TensorFlow; splits the CPU into two logical devices)
 Writes OUT_DIR/MODE.json (epoch losses, how the batch was split) and
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from blobs import NUM_FEATURES, blob_model, blobs
 
 from keras_wsoftmax import WSoftmax
+from tests.helpers.blobs import NUM_FEATURES, blob_model, blobs
 
 GLOBAL_BATCH = 16
 

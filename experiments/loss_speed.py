@@ -8,7 +8,7 @@ on the same logits and labels, compiled the way Keras trains on the backend
 --torch-compile), alternating the two, warm-up excluded, and reports median
 times, their ratio, and the memory each needs.
 
-    KERAS_BACKEND=jax python benchmarks/loss_speed.py
+    KERAS_BACKEND=jax python -m experiments.loss_speed
 """
 
 import argparse
@@ -172,6 +172,10 @@ def measure(size, repeats, mode):
     }
 
 
+def _mebibytes(size):
+    return "n/a" if size is None else f"{size / 2**20:.2f} MiB"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="NxC pairs")
@@ -206,11 +210,10 @@ def main(argv=None):
         row["mode"] = mode
         rows.append(row)
         mem = row["memory_bytes"]
-        fmt = lambda b: "n/a" if b is None else f"{b / 2**20:.2f} MiB"  # noqa: E731
         ratio = "n/a" if row["memory_ratio"] is None else f"{row['memory_ratio']:.2f}"
         print(
             f"| {n} x {c} | {row['median_ms']['cross_entropy']:.3f} | {row['median_ms']['wsoftmax']:.3f} "
-            f"| {row['time_ratio']:.2f} | {fmt(mem['cross_entropy'])} | {fmt(mem['wsoftmax'])} "
+            f"| {row['time_ratio']:.2f} | {_mebibytes(mem['cross_entropy'])} | {_mebibytes(mem['wsoftmax'])} "
             f"| {ratio} | {row['gb_per_s']['cross_entropy']:.1f} | {row['gb_per_s']['wsoftmax']:.1f} |",
             flush=True,
         )

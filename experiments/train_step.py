@@ -8,29 +8,26 @@ and times `fit()` over the same fixed number of steps on the same in-memory
 batches, alternating the two in ABBA order after a warm-up epoch each. Prints
 the median steps per second and their ratio W-Softmax / cross-entropy.
 
-    KERAS_BACKEND=jax python benchmarks/train_step.py
+    KERAS_BACKEND=jax python -m experiments.train_step
 """
 
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import keras
+import numpy as np
 
-import common  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax  # noqa: E402
+from experiments.models import cnn
+from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax
 
 INPUT_SHAPE, NUM_CLASSES = (28, 28, 1), 10
 
 
 def compiled_model(loss, seed):
-    model = common.cnn(INPUT_SHAPE, NUM_CLASSES, seed)
+    model = cnn(INPUT_SHAPE, NUM_CLASSES, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
     return model
 
@@ -47,16 +44,17 @@ def main(argv=None):
     n = args.steps * args.batch_size
     x = rng.random((n, *INPUT_SHAPE), dtype=np.float32)
     y = rng.integers(0, NUM_CLASSES, n).astype(np.int32)
-    # common.cnn clears the Keras session, so both models are built before
+    # cnn() clears the Keras session, so both models are built before
     # either is trained, each keeping its own compiled step.
     losses = {
         "cross_entropy": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         "wsoftmax": WSoftmax(args.alpha),
     }
     models = {name: compiled_model(loss, seed=0) for name, loss in losses.items()}
-    fit = lambda model: model.fit(  # noqa: E731
-        x, y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0
-    )
+
+    def fit(model):
+        return model.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+
     for model in models.values():
         fit(model)  # warm-up: tracing and compilation stay out of the timings
     seconds = {name: [] for name in models}

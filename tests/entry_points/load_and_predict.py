@@ -1,6 +1,6 @@
 """Loads a `.keras` model under $KERAS_BACKEND; writes predictions and its loss config.
 
-Usage: KERAS_BACKEND=... python load_and_predict.py MODEL INPUTS.npy OUT_DIR
+Usage: KERAS_BACKEND=... python -m tests.entry_points.load_and_predict MODEL INPUTS.npy OUT_DIR
 """
 
 import json

@@ -7,8 +7,8 @@
 #     --implementation cp --platform manylinux_2_28_x86_64 -d .whl \
 #     keras==3.15.1 namex optree
 #
-# then on the device: COMMIT=<sha> bash benchmarks/gpu.sh  (carry .whl).
-# SIZES, COMPILE_SIZES and TRAIN_STEPS shrink it for a smoke test (on a CPU the
+# then on the device: COMMIT=<sha> bash experiments/gpu.sh  (carry .whl).
+# SIZES, COMPILE_SIZES, CHECK_SIZE and TRAIN_STEPS shrink it for a smoke test (on a CPU the
 # copy-bandwidth step fails and the rest runs).
 # Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu):
 # the loss_speed tables, then train_step's steps-per-second ratio.
@@ -21,7 +21,7 @@ if ! python3 -c 'import keras' 2>/dev/null; then
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1  # python -m runs from the repository root: no path to set
 SIZES=${SIZES:-"256x10 1024x1000 8192x1000 1024x32000 4096x128000"}
 COMPILE_SIZES=${COMPILE_SIZES:-"1024x1000 8192x1000 4096x128000"}
 TRAIN_STEPS=${TRAIN_STEPS:-200}
@@ -50,40 +50,20 @@ print(f"copy bandwidth: {2 * src.numel() * 4 / statistics.median(times) / 1e9:.0
 EOF
 
 # Correctness on the GPU before speed: loss and gradient against the float64
-# reference of the tests, on fresh N(0, 9) logits.
+# reference, on fresh N(0, 9) logits.
 for backend in jax torch; do
-  KERAS_BACKEND=$backend python3 - <<'EOF' 2>&1 | tee -a "$OUT/correctness.txt"
-import sys, keras, numpy as np
-sys.path.insert(0, "benchmarks")
-from loss_speed import device_name, gradient_function
-from keras_wsoftmax import WSoftmax
-from tests import reference
-rng = np.random.default_rng(1)
-z = rng.normal(size=(4096, 1000)).astype(np.float32) * 3
-y = rng.integers(0, 1000, 4096).astype(np.int32)
-zt, yt = keras.ops.convert_to_tensor(z), keras.ops.convert_to_tensor(y)
-rel = lambda got, want: np.linalg.norm(keras.ops.convert_to_numpy(got) - want) / np.linalg.norm(want)
-loss_err = rel(WSoftmax(0.2, reduction="none")(yt, zt), reference.wsoftmax(z, y, 0.2))
-grad_err = rel(gradient_function(WSoftmax(0.2))(zt, yt), reference.wsoftmax_grad(z, y, 0.2) / len(y))
-print(f"{keras.backend.backend()} on {device_name()}: relative error of the loss {loss_err:.1e}, "
-      f"of its gradient {grad_err:.1e} (4096 x 1000, float32, against float64)")
-y[7] = 1000  # not a class id: NaN on the device, where eager PyTorch does not read back
-try:
-    bad = keras.ops.convert_to_numpy(WSoftmax(0.2, reduction="none")(keras.ops.convert_to_tensor(y), zt))
-    print(f"  bad label -> NaN at its sample only: {bool(np.isnan(bad[7]) and np.isfinite(np.delete(bad, 7)).all())}")
-except ValueError as error:
-    print(f"  bad label -> ValueError: {str(error)[:60]}")
-EOF
+  KERAS_BACKEND=$backend python3 -m experiments.correctness --size "${CHECK_SIZE:-4096x1000}" 2>&1 |
+    tee -a "$OUT/correctness.txt"
 done
 
-KERAS_BACKEND=jax python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/jax.json" 2>&1 |
+KERAS_BACKEND=jax python3 -m experiments.loss_speed --sizes $SIZES --json "$OUT/jax.json" 2>&1 |
   tee -a "$OUT/tables.log"
-KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $SIZES --json "$OUT/torch.json" 2>&1 |
+KERAS_BACKEND=torch python3 -m experiments.loss_speed --sizes $SIZES --json "$OUT/torch.json" 2>&1 |
   tee -a "$OUT/tables.log"
-KERAS_BACKEND=torch python3 benchmarks/loss_speed.py --sizes $COMPILE_SIZES \
+KERAS_BACKEND=torch python3 -m experiments.loss_speed --sizes $COMPILE_SIZES \
   --torch-compile --json "$OUT/torch_compile.json" 2>&1 | tee -a "$OUT/tables.log"
 
 for backend in jax torch; do
-  KERAS_BACKEND=$backend python3 benchmarks/train_step.py --steps $TRAIN_STEPS --repeats 3 2>&1 |
+  KERAS_BACKEND=$backend python3 -m experiments.train_step --steps $TRAIN_STEPS --repeats 3 2>&1 |
     tee -a "$OUT/tables.log"
 done

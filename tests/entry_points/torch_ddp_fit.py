@@ -1,6 +1,6 @@
 """Trains the distribution tests' model under PyTorch DDP on 2 CPU processes, or on one.
 
-Usage: KERAS_BACKEND=torch python torch_ddp_fit.py (one|ddp) OUT_DIR
+Usage: KERAS_BACKEND=torch python -m tests.entry_points.torch_ddp_fit (one|ddp) OUT_DIR
 
 Keras 3 has no multi-device `fit()` on torch; the route it documents is a
 custom loop with `torch.nn.parallel.DistributedDataParallel` around the Keras
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from blobs import blob_model, blobs
 
 from keras_wsoftmax import WSoftmax
+from tests.helpers.blobs import blob_model, blobs
 
 GLOBAL_BATCH, STEPS, WORLD = 16, 12, 2
 

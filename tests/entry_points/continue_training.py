@@ -1,6 +1,6 @@
 """Fits the resume test's model under $KERAS_BACKEND, fresh or from a `.keras` file.
 
-Usage: KERAS_BACKEND=... python continue_training.py OUT_DIR EPOCHS [MODEL.keras [--fresh-optimizer]]
+Usage: KERAS_BACKEND=... python -m tests.entry_points.continue_training OUT_DIR EPOCHS [MODEL.keras [--fresh-optimizer]]
 
 Writes OUT_DIR/model.keras and OUT_DIR/run.json: the backend, the optimizer's
 iteration count before and after, and the loss of each epoch.
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import keras
-from blobs import blob_model, blobs
 
 from keras_wsoftmax import WSoftmax
+from tests.helpers.blobs import blob_model, blobs
 
 
 def new_model():

@@ -1,0 +1,281 @@
+"""Losses compared side by side: the catalogue, one measured run, and the paired summary.
+
+The evidence studies (`overfitting`, `unseen_classes`, `noisy_labels`) each
+prepare their data per seed and call `measured_run` for every loss; every
+loss at one seed starts from the same weights and sees the same data in the
+same order, so differences to cross-entropy are paired by seed.
+"""
+
+from typing import NamedTuple
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import geometry, peers, reporting
+from experiments.models import cnn
+from experiments.statistics import mean_std, paired_difference, verdict
+from experiments.training import outputs, train
+from keras_wsoftmax import DEFAULT_SCALE, WSoftmax
+from keras_wsoftmax.geometry import feature_geometry
+
+BASELINE = "cross-entropy"
+DEFAULT_LOSSES = [
+    BASELINE,
+    "wsoftmax-0.1",
+    "wsoftmax-0.2",
+    "wsoftmax-0.35",
+    "wsoftmax-0.5",
+    "cosface",
+    "arcface",
+    "label-smoothing",
+]
+
+
+def make_loss(key, scale=DEFAULT_SCALE):
+    """The loss named `key`, for a cosine head of `scale`.
+
+    Keys: ``cross-entropy``, ``wsoftmax-ALPHA``, ``cosface`` (m = 0.35),
+    ``arcface`` (m = 0.5), ``label-smoothing`` (0.1), ``literal-ALPHA``
+    (the paper's literal bias).
+    """
+    if key == BASELINE:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if key.startswith("wsoftmax-"):
+        return WSoftmax(float(key.split("-", 1)[1]))
+    if key.startswith("literal-"):
+        alpha = float(key.split("-", 1)[1])
+        return peers.PeerLoss(peers.literal_wsoftmax, "literal_wsoftmax", alpha=alpha)
+    if key == "cosface":
+        return peers.PeerLoss(peers.cosface, "cosface", scale=scale, margin=0.35)
+    if key == "arcface":
+        return peers.PeerLoss(peers.arcface, "arcface", scale=scale, margin=0.5)
+    if key == "label-smoothing":
+        return peers.PeerLoss(peers.label_smoothing, "label_smoothing", smoothing=0.1)
+    raise ValueError(
+        f"unknown loss {key!r}: expected {BASELINE}, wsoftmax-ALPHA, cosface, arcface, "
+        "label-smoothing or literal-ALPHA."
+    )
+
+
+def loss_label(key):
+    """A loss key as a table label: ``W-Softmax 0.2``, ``CosFace m=0.35``, ..."""
+    if key.startswith("wsoftmax-"):
+        return f"W-Softmax {key.split('-', 1)[1]}"
+    if key.startswith("literal-"):
+        return f"literal bias {key.split('-', 1)[1]}"
+    return {
+        "cosface": "CosFace m=0.35",
+        "arcface": "ArcFace m=0.5",
+        "label-smoothing": "label smoothing 0.1",
+    }.get(key, key)
+
+
+class Settings(NamedTuple):
+    """How every run of a study trains: the same for every loss and seed."""
+
+    epochs: int
+    batch_size: int
+    scale: float = DEFAULT_SCALE
+    dropout: float = 0.5
+    verbose: int = 0
+
+
+def add_loss_flags(p, losses=None):
+    p.add_argument(
+        "--losses",
+        nargs="+",
+        default=losses or DEFAULT_LOSSES,
+        help="cross-entropy, wsoftmax-ALPHA, cosface, arcface, label-smoothing",
+    )
+    p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
+
+
+def measured_run(
+    dataset, loss_key, seed, settings, train_accuracy=False, units=None, normalize=True
+):
+    """Trains the CNN with one loss and measures it on the test set.
+
+    Returns the test accuracy and cross-entropy, calibration (ECE, NLL) and
+    geometry of the head's FC features on the test set, with the training
+    set's accuracy if `train_accuracy` (one more pass over it), plus the
+    trained model for further measures. `units` is the FC width (default
+    `min_units`); `normalize=False` gives the head plain logits (the scale
+    of `settings` unused).
+    """
+    model = cnn(
+        dataset.input_shape,
+        dataset.num_classes,
+        seed,
+        dropout=settings.dropout,
+        units=units,
+        normalize=normalize,
+        scale=settings.scale,
+    )
+    loss = make_loss(loss_key, settings.scale)
+    result, _ = train(model, loss, dataset, settings.epochs, settings.batch_size, settings.verbose)
+    logits, features, _ = outputs(model, dataset.x_test)
+    result.update(geometry.calibration(logits, dataset.y_test))
+    result.update(feature_geometry(features, dataset.y_test))
+    if train_accuracy:
+        train_logits, _, _ = outputs(model, dataset.x_train)
+        result["train_accuracy"] = float(np.mean(train_logits.argmax(-1) == dataset.y_train))
+        result["gap"] = result["train_accuracy"] - result["test_accuracy"]
+    result.update({"loss": loss_key, "seed": seed})
+    return result, model
+
+
+def summarize(runs, metrics, group="group", compared="loss", baseline=BASELINE):
+    """Per (group, compared value): mean ± std of each metric, and the paired difference.
+
+    Runs are grouped by ``run[group]``; within a group, the runs of each
+    ``run[compared]`` value (a loss by default) are paired by seed with the
+    runs whose value is `baseline`, and the summary row holds
+    ``{metric}_diff`` (see `paired_difference`) for every value but the
+    baseline.
+    """
+    rows = []
+    for name in dict.fromkeys(r.get(group) for r in runs):
+        in_group = [r for r in runs if r.get(group) == name]
+        reference = {r["seed"]: r for r in in_group if r[compared] == baseline}
+        for value in dict.fromkeys(r[compared] for r in in_group):
+            chosen = sorted((r for r in in_group if r[compared] == value), key=lambda r: r["seed"])
+            row = {group: name, compared: value, "seeds": [r["seed"] for r in chosen]}
+            for metric in metrics:
+                row[metric], row[metric + "_std"] = mean_std([r[metric] for r in chosen])
+                paired = [r for r in chosen if r["seed"] in reference]
+                if value != baseline and paired:
+                    row[metric + "_diff"] = paired_difference(
+                        [r[metric] for r in paired], [reference[r["seed"]][metric] for r in paired]
+                    )
+            rows.append(row)
+    return rows
+
+
+# What the studies measure, by name: their words in tables, findings and figures.
+METRIC_NAMES = {
+    "test_accuracy": "test accuracy (%)",
+    "train_accuracy": "training accuracy (%)",
+    "gap": "train - test gap (points)",
+    "compactness_deg": "compactness (deg)",
+    "separation_min_deg": "separation min (deg)",
+    "separation_mean_deg": "separation mean (deg)",
+    "dead_feature_fraction": "dead features (%)",
+    "ece": "ECE (%)",
+    "nll": "NLL (nats)",
+    "fc_recall_at_1": "FC Recall@1 (%)",
+    "fc_map": "FC mAP (%)",
+    "backbone_recall_at_1": "backbone Recall@1 (%)",
+    "backbone_map": "backbone mAP (%)",
+    "mean_epoch_seconds": "s / epoch",
+}
+# Metrics kept as fractions in the runs and printed in %.
+PERCENT = {name for name, words in METRIC_NAMES.items() if "(%)" in words or "points" in words}
+
+
+def _short(metric):
+    return METRIC_NAMES[metric].split(" (")[0]
+
+
+def findings(summary, group, metrics, baseline=BASELINE):
+    """One line per (group, loss) against the baseline: each metric's paired verdict."""
+    lines = []
+    for row in summary:
+        if row["loss"] == baseline:
+            continue
+        parts = []
+        for metric in metrics:
+            if metric + "_diff" not in row:
+                continue
+            scale = 100.0 if metric in PERCENT else 1.0
+            parts.append(
+                f"{_short(metric)} {verdict(row[metric + '_diff'])} "
+                f"({reporting.difference_cell(row, metric, scale)})"
+            )
+        lines.append(
+            f"- {group} {row[group]}, {loss_label(row['loss'])}: " + "; ".join(parts) + "."
+        )
+    return lines
+
+
+def plot(summary, group, metrics, title):
+    """One panel per metric: mean ± std per loss, one series per group value."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.4), squeeze=False)
+    axes = axes[0]
+    losses = list(dict.fromkeys(r["loss"] for r in summary))
+    groups = list(dict.fromkeys(r[group] for r in summary))
+    for ax, metric in zip(axes, metrics, strict=True):
+        scale = 100.0 if metric in PERCENT else 1.0
+        for k, name in enumerate(groups):
+            rows = {r["loss"]: r for r in summary if r[group] == name}
+            x = [
+                i + 0.8 * (k - (len(groups) - 1) / 2) / max(len(groups), 1)
+                for i in range(len(losses))
+            ]
+            reporting.plot_mean_std(
+                ax,
+                x,
+                [rows[key] for key in losses],
+                metric,
+                scale,
+                marker="o",
+                linestyle="none",
+                label=f"{group} {name}",
+            )
+        ax.set_xticks(
+            range(len(losses)), [loss_label(key) for key in losses], rotation=45, ha="right"
+        )
+        ax.set(ylabel=METRIC_NAMES[metric], title=_short(metric))
+    return reporting.finish_figure(fig, axes, title)
+
+
+def table(summary, group, metrics, diffs):
+    """A markdown table of summary rows: the group, the loss, then each metric.
+
+    Each metric gets a mean ± std column, and those in `diffs` a column of
+    the paired difference to the baseline with its 95% interval ("-" on the
+    baseline's row). Metrics in `PERCENT` are printed in %.
+    """
+    header = [group, "loss"]
+    for metric in metrics:
+        header.append(METRIC_NAMES[metric])
+        if metric in diffs:
+            header.append(f"Δ {_short(metric)} [95% CI]")
+    rows = []
+    for row in summary:
+        cells = [f"{row[group]:g}" if isinstance(row[group], float) else row[group]]
+        cells.append(loss_label(row["loss"]))
+        for metric in metrics:
+            scale = 100.0 if metric in PERCENT else 1.0
+            digits = 2 if metric in PERCENT else 1 if metric.endswith("_deg") else 3
+            cells.append(reporting.mean_std_cell(row, metric, scale, digits))
+            if metric in diffs:
+                cells.append(reporting.difference_cell(row, metric, scale, digits))
+        rows.append(cells)
+    return reporting.markdown_table(header, rows)
+
+
+def conclude(args, stem, title, runs, group, metrics, diffs, plotted, preamble):
+    """Summarizes an evidence study and writes its report; returns the summary.
+
+    Prints and writes the table (`metrics`, with paired intervals for
+    `diffs`), one line of findings per loss from the intervals of `diffs`,
+    and a figure of the `plotted` metrics, after `preamble` (budget, model,
+    how to read the table).
+    """
+    summary = summarize(runs, metrics, group=group)
+    result_table = table(summary, group, metrics, diffs)
+    found = findings(summary, group, diffs)
+    print("\n" + result_table + "\n\n" + "\n".join(found))
+    reporting.write_report(
+        args.out,
+        stem,
+        title,
+        args,
+        {"summary": summary, "runs": runs},
+        f"{preamble}\n\n{result_table}\n\n## Findings\n\n"
+        + "\n".join(found)
+        + f"\n\n![{stem}]({stem}.png)\n",
+        figures={stem: plot(summary, group, plotted, title)},
+    )
+    return summary

@@ -1,0 +1,43 @@
+"""The model every study trains: the Keras MNIST example CNN ending in `WSoftmaxHead`."""
+
+import keras
+
+from keras_wsoftmax import WSoftmaxHead
+
+
+def cnn(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
+    """The Keras MNIST example CNN, with `WSoftmaxHead` as its classifier.
+
+    Each call starts from a cleared Keras session and the given seed, so runs
+    in one process do not pile up state or share random streams, and two
+    calls with one seed and one head start from the same weights. `dropout`
+    is the rate before the head (0 leaves the layer out).
+    """
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    layers = [
+        keras.Input(input_shape),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(64, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+    ]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
+
+
+def head_flops(input_dim, units, num_classes, normalize=True):
+    """Floating-point operations of one example through the head, counted.
+
+    FC layer ``2 * input_dim * units`` plus ``2 * units`` (bias, activation),
+    classifier ``2 * units * num_classes``; for cosine logits, normalizing
+    the feature (``3 * units``) and scaling the ``num_classes`` logits. The
+    class weights' norms are paid once per batch, not per example, and are
+    left out.
+    """
+    fc = 2 * input_dim * units + 2 * units
+    classifier = 2 * units * num_classes
+    norm = 3 * units + num_classes if normalize else 0
+    return fc + classifier + norm

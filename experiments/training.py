@@ -1,0 +1,97 @@
+"""Training and inference for the studies: one `fit`, then everything measured on its outputs."""
+
+import time
+
+import keras
+import numpy as np
+
+from keras_wsoftmax import WSoftmaxHead
+from keras_wsoftmax.geometry import head_outputs
+
+
+def make_deterministic():
+    """Makes training reproducible on this backend; returns what was done, for the report.
+
+    TensorFlow: op determinism (`tf.config.experimental.enable_op_determinism`:
+    deterministic kernels and reductions; without it, two runs of one seed
+    on a CPU differ). PyTorch: `torch.use_deterministic_algorithms`. JAX on a
+    CPU is deterministic as it is.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        return "TensorFlow op determinism"
+    if backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+        return "torch.use_deterministic_algorithms(True)"
+    return "JAX (deterministic as it is)"
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each training epoch, in seconds."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def head_of(model):
+    """The model's `WSoftmaxHead` (its last layer)."""
+    head = model.layers[-1]
+    if not isinstance(head, WSoftmaxHead):
+        raise ValueError(f"the studies' models end in a WSoftmaxHead; this one ends in {head!r}.")
+    return head
+
+
+def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False):
+    """Fits `model` with `loss` (Adam 1e-3) on `dataset`'s training set.
+
+    Returns ``(result, history)``: `result` holds the test accuracy and
+    cross-entropy, the epoch times and the head's size; `history` is Keras's
+    per-epoch history (with the test set as validation data if `validate`).
+    """
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=loss,
+        metrics=[
+            "accuracy",
+            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
+        ],
+    )
+    timer = EpochTimer()
+    history = model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(dataset.x_test, dataset.y_test) if validate else None,
+        callbacks=[timer],
+        verbose=verbose,
+    )
+    _, accuracy, cross_entropy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    head = head_of(model)
+    result = {
+        "test_accuracy": float(accuracy),
+        "test_cross_entropy": float(cross_entropy),
+        "epoch_seconds": timer.seconds,
+        "mean_epoch_seconds": float(np.mean(timer.seconds)),
+        "head_units": head.units,
+        "head_parameters": int(head.count_params()),
+        "model_parameters": int(model.count_params()),
+    }
+    return result, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def outputs(model, x, batch_size=1024):
+    """Logits, the head's FC features and the backbone features (the head's input) for `x`."""
+    head = head_of(model)
+    return head_outputs(keras.Model(model.inputs, head.input), head, x, batch_size)

@@ -1,0 +1,157 @@
+"""The paper's sizing claim put to the test: accuracy, cost and time against FC width.
+
+Trains the examples' CNN with `WSoftmaxHead(C, units=width)` for each width,
+loss and seed (every width of one seed starts from the same backbone
+weights and sees the same data order), and reports test accuracy with its
+paired difference to the widest head (95% t interval), the head's
+parameters and FLOPs per example, and the epoch time; it names the smallest
+width whose interval includes 0, and marks `min_units(C, "relu")`.
+
+    python -m experiments.width --out reports/width
+"""
+
+import matplotlib.pyplot as plt
+
+from experiments import cli, comparison, reporting
+from experiments.models import head_flops
+from keras_wsoftmax import DEFAULT_ALPHA, min_units
+
+METRICS = ["test_accuracy", "mean_epoch_seconds", "ece"]
+
+
+def default_widths(num_classes):
+    """``min_units(C)`` (= C for ReLU), 2C, 4C, 8C, 16C and a wide reference of 1024."""
+    return sorted({num_classes * k for k in (1, 2, 4, 8, 16)} | {1024})
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.splitlines()[0], epochs=3, out="runs/width", seeds=3)
+    p.add_argument("--widths", type=int, nargs="+", help="default: C 2C 4C 8C 16C 1024")
+    comparison.add_loss_flags(p, losses=[comparison.BASELINE, f"wsoftmax-{DEFAULT_ALPHA:g}"])
+    args, determinism, dataset = cli.start(p, argv)
+    settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
+    widths = sorted(args.widths or default_widths(dataset.num_classes))
+    smallest = min_units(dataset.num_classes, "relu")
+
+    runs = []
+    # Seed-major order: a load change on a shared machine then touches every
+    # width alike instead of skewing the epoch times of some.
+    plan = [
+        (seed, key, units) for seed in cli.seeds(args) for key in args.losses for units in widths
+    ]
+    for i, (seed, key, units) in enumerate(plan, 1):
+        print(f"\n[{i}/{len(plan)}] {key}, {units} units, seed {seed}", flush=True)
+        result, model = comparison.measured_run(dataset, key, seed, settings, units=units)
+        input_dim = model.layers[-1].input.shape[-1]
+        result.update({"units": units, "flops": head_flops(input_dim, units, dataset.num_classes)})
+        runs.append(result)
+
+    summary = comparison.summarize(
+        runs, METRICS, group="loss", compared="units", baseline=widths[-1]
+    )
+    for row in summary:
+        row.update(
+            next(
+                {k: r[k] for k in ("head_parameters", "model_parameters", "flops")}
+                for r in runs
+                if r["units"] == row["units"]
+            )
+        )
+    table = results_table(summary, smallest, widths[-1])
+    found = findings(summary, smallest, widths[-1])
+    print("\n" + table + "\n\n" + "\n".join(found))
+    reporting.write_report(
+        args.out,
+        "width",
+        f"FC width on {args.dataset}: accuracy and cost against the widest head",
+        args,
+        {"summary": summary, "runs": runs},
+        f"{reporting.budget_markdown(args.epochs, args.batch_size, dataset, cli.seeds(args))}; "
+        f"{determinism}\n"
+        "- Model: the examples' CNN (dropout 0.5) ending in `WSoftmaxHead(C, units=width)` "
+        f"(ReLU FC layer, cosine logits with scale {args.scale:g})\n\n"
+        f"`min_units({dataset.num_classes}, 'relu') = {smallest}` (bold). Δ is the paired "
+        f"difference to {widths[-1]} units at the same loss and seed, with its 95% t interval. "
+        "FLOPs are counted (`experiments.models.head_flops`), not measured; epoch times are "
+        "wall-clock on this machine, comparable within this run only.\n\n"
+        f"{table}\n\n## Findings\n\n" + "\n".join(found) + "\n\n![width](width.png)\n",
+        figures={"width": plot(summary, smallest, args)},
+    )
+    return summary
+
+
+def results_table(summary, smallest, widest):
+    header = ["loss", "FC units", "test accuracy (%)", f"Δ to {widest} units [95% CI]"]
+    header += ["head params", "head kFLOPs / example", "s / epoch", "ECE (%)"]
+    rows = [
+        [
+            comparison.loss_label(r["loss"]),
+            f"**{r['units']}**" if r["units"] == smallest else r["units"],
+            reporting.mean_std_cell(r, "test_accuracy", 100, 2),
+            reporting.difference_cell(r, "test_accuracy", 100),
+            f"{r['head_parameters']:,}",
+            f"{r['flops'] / 1e3:,.1f}",
+            reporting.mean_std_cell(r, "mean_epoch_seconds"),
+            reporting.mean_std_cell(r, "ece", 100, 2),
+        ]
+        for r in summary
+    ]
+    return reporting.markdown_table(header, rows)
+
+
+def findings(summary, smallest, widest):
+    """Per loss: the smallest width whose paired interval to the widest includes 0."""
+    lines = []
+    for key in dict.fromkeys(r["loss"] for r in summary):
+        rows = [r for r in summary if r["loss"] == key]
+        wide = next(r for r in rows if r["units"] == widest)
+        keeps = [
+            r
+            for r in rows
+            if r["units"] == widest
+            or r["test_accuracy_diff"]["low"] <= 0 <= r["test_accuracy_diff"]["high"]
+        ]
+        chosen = min(keeps, key=lambda r: r["units"])
+        line = (
+            f"- {comparison.loss_label(key)}: the smallest width whose accuracy interval to "
+            f"{widest} units includes 0 is {chosen['units']} units "
+            f"({wide['head_parameters'] / chosen['head_parameters']:.1f}x fewer head parameters)."
+        )
+        at_min = next((r for r in rows if r["units"] == smallest), None)
+        if at_min is not None and at_min is not wide:
+            line += (
+                f" At min_units = {smallest}: {reporting.difference_cell(at_min, 'test_accuracy', 100)}"
+                f" points, {wide['head_parameters'] / at_min['head_parameters']:.0f}x fewer head "
+                f"parameters, {wide['flops'] / at_min['flops']:.0f}x fewer head FLOPs, epoch time "
+                f"{at_min['mean_epoch_seconds'] / wide['mean_epoch_seconds']:.2f}x."
+            )
+        lines.append(line)
+    return lines
+
+
+def plot(summary, smallest, args):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for key in dict.fromkeys(r["loss"] for r in summary):
+        rows = [r for r in summary if r["loss"] == key]
+        units = [r["units"] for r in rows]
+        label = comparison.loss_label(key)
+        reporting.plot_mean_std(axes[0], units, rows, "test_accuracy", 100, marker="o", label=label)
+        reporting.plot_mean_std(axes[2], units, rows, "mean_epoch_seconds", marker="o", label=label)
+    rows = [r for r in summary if r["loss"] == summary[0]["loss"]]
+    units = [r["units"] for r in rows]
+    axes[1].plot(units, [r["head_parameters"] for r in rows], marker="o", label="head")
+    axes[1].plot(units, [r["model_parameters"] for r in rows], marker="s", label="whole model")
+    axes[0].set(title="Test accuracy (mean ± std over seeds)", ylabel="test accuracy (%)")
+    axes[1].set(title="Parameters", ylabel="parameters", yscale="log")
+    axes[2].set(title="Training time", ylabel="seconds per epoch")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("FC units (log scale)")
+        ax.axvline(smallest, color="gray", linestyle=":", label=f"min_units = {smallest}")
+    return reporting.finish_figure(
+        fig, axes, f"{args.dataset}: FC width, {args.epochs} epochs, {args.seeds} seeds"
+    )
+
+
+if __name__ == "__main__":
+    main()

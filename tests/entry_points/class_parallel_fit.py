@@ -1,0 +1,147 @@
+"""Trains a class-sharded WSoftmaxHead under keras.distribution.ModelParallel, or on one device.
+
+Usage: KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
+    python -m tests.entry_points.class_parallel_fit MESH HEAD OUT_DIR [MODEL.keras | --gather]
+
+MESH is ``one`` (no distribution, one device) or ``BxM`` (a batch x model
+mesh of the 4 CPU devices, the classifier split over M); HEAD is ``cosine``
+or ``plain``. With MODEL.keras (only with ``one``), also loads that file on
+one device and predicts. ``--gather`` replicates the logits before the loss
+in the compiled step, as a loss that gathered them would: the control that
+shows the collectives check can fail. Writes OUT_DIR/MESH-HEAD.json (epoch losses, the
+classifier's sharding, the collectives of the compiled training step) and
+.npz (trained weights, predictions, predictions of the loaded model), and
+the trained model as MESH-HEAD.keras.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import jax
+import keras
+import numpy as np
+
+from keras_wsoftmax import WSoftmax, WSoftmaxHead
+
+NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
+IGNORED = -1
+COLLECTIVES = r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter"
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(SAMPLES, FEATURES)).astype(np.float32)
+    y = rng.integers(0, NUM_CLASSES, SAMPLES).astype(np.int32)
+    y[::7] = IGNORED
+    weights = rng.uniform(0.5, 2.0, SAMPLES).astype(np.float32)
+    return x, y, weights
+
+
+def model_with(head):
+    """The model, with the same starting weights on any mesh.
+
+    Keras's initializers draw differently under a distribution than on one
+    device, so the weights are set from a NumPy draw instead.
+    """
+    model = keras.Sequential(
+        [keras.Input((FEATURES,)), keras.layers.Dense(32, activation="relu"), head]
+    )
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.weights])
+    return model
+
+
+def step_collectives(model, loss, x, y, gather=False):
+    """Collectives of the compiled step (forward, loss, backward, update), with result shapes.
+
+    The step is Keras's JAX train step written with public API
+    (`stateless_call`, `jax.value_and_grad`, `stateless_apply`), lowered
+    with the distribution's layouts on the data and the weights.
+    """
+    optimizer = model.optimizer
+
+    def step(trainable, non_trainable, optimizer_state, x, y):
+        def loss_of(trainable):
+            logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            if gather:
+                logits = jax.lax.with_sharding_constraint(logits, replicated)
+            return loss(y, logits)
+
+        value, grads = jax.value_and_grad(loss_of)(trainable)
+        trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
+        return value, trainable, optimizer_state
+
+    distribution = keras.distribution.distribution()
+    replicated = jax.sharding.NamedSharding(
+        distribution.device_mesh.backend_mesh, jax.sharding.PartitionSpec()
+    )
+    x, y = (jax.device_put(a, distribution.get_data_layout(a.shape).backend_layout) for a in (x, y))
+    compiled = (
+        jax.jit(step)
+        .lower(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+            x,
+            y,
+        )
+        .compile()
+    )
+    found = []
+    for line in compiled.as_text().splitlines():
+        match = re.search(rf"= (.*?) ({COLLECTIVES})\(", line)
+        if match:
+            dims = [
+                int(d)
+                for d in re.findall(r"\d+", " ".join(re.findall(r"\[([\d,]*)\]", match.group(1))))
+            ]
+            found.append({"op": match.group(2), "result": match.group(1)[:200], "dims": dims})
+    return found
+
+
+def main(mesh_name, head_mode, out, option=None):
+    load = None if option == "--gather" else option
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = WSoftmaxHead(NUM_CLASSES, units=UNITS, normalize=head_mode == "cosine", name="head")
+    if mesh_name != "one":
+        shape = tuple(int(v) for v in mesh_name.split("x"))
+        mesh = keras.distribution.DeviceMesh(shape, ["batch", "model"], jax.devices())
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(
+                layout_map=head.get_layout_map(mesh), batch_dim_name="batch"
+            )
+        )
+    model = model_with(head)
+    loss = WSoftmax(0.2, ignore_class=IGNORED)
+    model.compile(keras.optimizers.Adam(1e-2), loss=loss)
+    x, y, weights = data()
+    history = model.fit(
+        x, y, sample_weight=weights, epochs=3, batch_size=BATCH, shuffle=False, verbose=0
+    )
+    name = f"{mesh_name}-{head_mode}"
+    info = {
+        "losses": [float(v) for v in history.history["loss"]],
+        "classifier_sharding": str(getattr(head.classifier.value.sharding, "spec", None)),
+        "logits_sharding": str(jax.jit(lambda v: model(v))(x).sharding.spec)
+        if mesh_name != "one"
+        else None,
+        "collectives": (
+            step_collectives(model, loss, x, y, gather=option == "--gather")
+            if mesh_name != "one"
+            else []
+        ),
+    }
+    arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays["predictions"] = model.predict(x, verbose=0)
+    if load:
+        arrays["loaded_predictions"] = keras.saving.load_model(load).predict(x, verbose=0)
+    model.save(out / f"{name}.keras")
+    (out / f"{name}.json").write_text(json.dumps(info))
+    np.savez(out / f"{name}.npz", **arrays)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

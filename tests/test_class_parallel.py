@@ -1,0 +1,142 @@
+"""The class-sharded head and loss under keras.distribution.ModelParallel, on 4 CPU devices."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from tests.entry_points.class_parallel_fit import NUM_CLASSES
+from tests.helpers.backends import BACKEND
+from tests.helpers.processes import run_module
+
+jax_only = pytest.mark.skipif(
+    BACKEND != "jax", reason="keras.distribution.ModelParallel runs on JAX only (tests below)"
+)
+FOUR_CPU_DEVICES = {
+    "KERAS_BACKEND": "jax",
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+}
+
+
+def fit(out, mesh, head, *option):
+    run_module(
+        "tests.entry_points.class_parallel_fit", mesh, head, out, *option, env=FOUR_CPU_DEVICES
+    )
+    info = json.loads((out / f"{mesh}-{head}.json").read_text())
+    with np.load(out / f"{mesh}-{head}.npz") as arrays:
+        return info, {k: arrays[k] for k in arrays.files}
+
+
+def full_size_collectives(info):
+    """Collectives that move something with all the classes: gathered logits or classifier."""
+    return [c for c in info["collectives"] if c["op"] == "all-gather" or NUM_CLASSES in c["dims"]]
+
+
+@pytest.fixture(scope="module", params=["cosine", "plain"])
+def runs(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    split = {mesh: fit(out, mesh, request.param) for mesh in ["1x4", "2x2"]}
+    one = fit(out, "one", request.param, out / f"2x2-{request.param}.keras")
+    return one, split
+
+
+@jax_only
+def test_classifier_and_logits_are_split_by_classes(runs):
+    _, split = runs
+    for info, _ in split.values():
+        assert info["classifier_sharding"] == "P(None, 'model')"
+    assert split["2x2"][0]["logits_sharding"] == "P('batch', 'model')"
+
+
+@jax_only
+def test_training_on_a_split_classifier_equals_one_device(runs):
+    """ignore_class and sample weights included: labels -1 every 7th sample, weights 0.5 to 2."""
+    (one_info, one_arrays), split = runs
+    for info, arrays in split.values():
+        np.testing.assert_allclose(info["losses"], one_info["losses"], rtol=1e-5)
+        for key in one_arrays:
+            if key.startswith("weight_"):
+                # Summation order differs across devices, and Adam divides by
+                # sqrt(v), which magnifies that float32 rounding where a
+                # class's gradient is tiny: the floor scales with the weights.
+                want = one_arrays[key]
+                atol = 1e-5 * np.abs(want).max()
+                np.testing.assert_allclose(arrays[key], want, rtol=1e-5, atol=atol)
+    # It trained: the comparison is not between two no-ops.
+    assert one_info["losses"][-1] < 0.9 * one_info["losses"][0]
+
+
+@jax_only
+def test_the_loss_reduces_split_logits_without_gathering_them(runs):
+    _, split = runs
+    for info, _ in split.values():
+        assert info["collectives"], "the split step needs cross-device reductions"
+        assert full_size_collectives(info) == []
+        # What crosses devices is per-sample: the max, the sum and z_y of each row.
+        assert all(c["op"] == "all-reduce" for c in info["collectives"])
+
+
+@jax_only
+def test_the_check_sees_gathered_logits(tmp_path):
+    info, _ = fit(tmp_path, "2x2", "cosine", "--gather")
+    assert any(c["op"] == "all-gather" and NUM_CLASSES in c["dims"] for c in info["collectives"])
+
+
+@jax_only
+def test_saved_under_model_parallel_loads_on_one_device(runs):
+    (_, one_arrays), split = runs
+    expected = split["2x2"][1]["predictions"]
+    np.testing.assert_allclose(
+        one_arrays["loaded_predictions"], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
+    )
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="about the torch backend")
+def test_keras_has_no_distribution_on_torch():
+    """Keras 3.15 ships no keras.distribution backend for torch: not even a device list.
+
+    The limit is Keras's; the README says to split classes on JAX. If Keras
+    lifts it, this fails, and the class-split tests should run on torch too.
+    """
+    with pytest.raises(AttributeError, match="list_devices"):
+        keras.distribution.list_devices()
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="about the TensorFlow backend")
+def test_keras_model_parallel_on_tensorflow_is_a_prototype():
+    """Keras 3.15's TensorFlow distribution (DTensor) is marked "DO NOT USE" and lacks
+    `distribute_tensor`: a layout for a layer's output fails at the first call.
+
+    If Keras completes it, this fails, and the class-split tests should run
+    on TensorFlow too.
+    """
+    devices = keras.distribution.list_devices()
+    mesh = keras.distribution.DeviceMesh((1, len(devices)), ["batch", "model"], devices)
+    head = WSoftmaxHead(40, units=8, name="head")
+    distribution = keras.distribution.ModelParallel(
+        layout_map=head.get_layout_map(mesh), batch_dim_name="batch"
+    )
+    keras.distribution.set_distribution(distribution)
+    try:
+        model = keras.Sequential([keras.Input((4,)), head])
+        model.compile("adam", loss=WSoftmax(0.2))
+        with pytest.raises(AttributeError, match="distribute_tensor"):
+            model.fit(np.ones((8, 4), "float32"), np.arange(8), verbose=0)
+    finally:
+        keras.distribution.set_distribution(None)
+
+
+def test_layout_map_names_the_missing_axis():
+    devices = ["cpu:0"]
+    mesh = keras.distribution.DeviceMesh((1, 1), ["data", "classes"], devices)
+    with pytest.raises(ValueError, match="no axis 'model'; its axes are \\['data', 'classes'\\]"):
+        WSoftmaxHead(10).get_layout_map(mesh)
+    layout_map = WSoftmaxHead(10, name="ids").get_layout_map(
+        mesh, model_parallel_dim_name="classes", data_parallel_dim_name="data"
+    )
+    assert layout_map["model/ids/classifier"].axes == (None, "classes")
+    assert layout_map["model/ids/output"].axes == ("data", "classes")
+    assert layout_map["model/ids/kernel"] is None  # replicated: the FC layer is small
+    assert layout_map["model/other_ids/classifier"] is None

@@ -1,0 +1,90 @@
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from keras_wsoftmax import FeatureGeometry, WSoftmax
+from keras_wsoftmax.geometry import expected_calibration_error, feature_geometry
+from tests.helpers.blobs import NUM_FEATURES, blob_model, blobs
+
+
+def test_geometry_of_two_known_classes():
+    # Class 0 at 0 and 20 degrees, class 1 at 90 and 110: means at 10 and 100 degrees.
+    angles = np.radians([0.0, 20.0, 90.0, 110.0])
+    features = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    geometry = feature_geometry(features, [0, 0, 1, 1])
+    assert geometry["compactness_deg"] == pytest.approx(10.0)
+    assert geometry["separation_min_deg"] == pytest.approx(90.0)
+    assert geometry["separation_mean_deg"] == pytest.approx(90.0)
+    assert geometry["dead_feature_fraction"] == 0.0
+
+
+def test_dead_features_are_counted_and_left_out():
+    features = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    geometry = feature_geometry(features, [0, 0, 1, 1])
+    assert geometry["dead_feature_fraction"] == 0.25 and geometry["compactness_deg"] == 0.0
+
+
+def test_geometry_needs_two_classes():
+    with pytest.raises(ValueError, match="at least 2 classes; received 1"):
+        feature_geometry(np.ones((3, 2)), [4, 4, 4])
+
+
+def test_ece_by_hand():
+    # Confidences 0.9 (right), 0.9 (wrong), 0.6 (right): bins (13/15, 14/15] and (8/15, 9/15].
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6]])
+    labels = np.array([0, 1, 1])
+    expected = (2 / 3) * abs(0.5 - 0.9) + (1 / 3) * abs(1.0 - 0.6)
+    ece = expected_calibration_error(np.log(probabilities), labels)
+    assert ece == pytest.approx(expected)
+    # One bin holds everything: |accuracy - mean confidence|.
+    assert expected_calibration_error(np.log(probabilities), labels, bins=1) == pytest.approx(
+        abs(2 / 3 - 0.8)
+    )
+
+
+def trained(callbacks, epochs=3):
+    model = blob_model()
+    model.compile(keras.optimizers.Adam(1e-2), loss=WSoftmax(0.2))
+    x, y = blobs(256)
+    history = model.fit(x, y, epochs=epochs, batch_size=64, callbacks=callbacks, verbose=0)
+    return model, history
+
+
+def test_callback_logs_at_the_chosen_epochs_and_after_the_last():
+    x_val, y_val = blobs(128, seed=5)
+    model, history = trained([FeatureGeometry((x_val, y_val), every=2)], epochs=3)
+    keys = ["val_compactness_deg", "val_separation_min_deg", "val_separation_mean_deg", "val_ece"]
+    for key in keys:
+        assert len(history.history[key]) == 2  # epochs 2 and 3 (the last)
+    # The last values are the geometry of the trained model, computed by hand.
+    head = model.layers[-1]
+    backbone = keras.Model(model.inputs, head.input)
+    logits, features = head(backbone.predict(x_val, verbose=0), return_features=True)
+    expected = feature_geometry(keras.ops.convert_to_numpy(features), y_val)
+    assert history.history["val_compactness_deg"][-1] == pytest.approx(
+        expected["compactness_deg"], rel=1e-5
+    )
+    ece = expected_calibration_error(keras.ops.convert_to_numpy(logits), y_val)
+    assert history.history["val_ece"][-1] == pytest.approx(ece, rel=1e-5, abs=1e-7)
+    assert history.history["val_compactness_deg"][0] != history.history["val_compactness_deg"][1]
+
+
+def test_csv_logger_records_the_callback(tmp_path):
+    path = tmp_path / "log.csv"
+    trained([FeatureGeometry(blobs(64, seed=5)), keras.callbacks.CSVLogger(str(path))], epochs=2)
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert all(float(row["val_separation_min_deg"]) > 0 for row in rows)
+
+
+def test_callback_needs_one_head_and_a_positive_period():
+    with pytest.raises(ValueError, match="every must be a positive integer; received every=0"):
+        FeatureGeometry(blobs(8), every=0)
+    model = keras.Sequential([keras.Input((NUM_FEATURES,)), keras.layers.Dense(5)])
+    model.compile("adam", loss=WSoftmax(0.2))
+    x, y = blobs(32)
+    with pytest.raises(ValueError, match="exactly one WSoftmaxHead"):
+        model.fit(x, y, epochs=1, callbacks=[FeatureGeometry((x, y))], verbose=0)
