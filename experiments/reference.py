@@ -4,15 +4,25 @@ import numpy as np
 
 
 def _parts(logits, labels, alpha):
+    """Target mask, z_y, softmax of the negatives and the softplus argument, at the limits too.
+
+    Negatives all -inf: their log-sum-exp is -inf and their softmax 0 (the
+    limit: nothing to beat). z_y = +-inf: the margin term -(1 - alpha sign
+    z_y) z_y is -inf or +inf. A +inf negative has no finite value: NaN.
+    """
     z = np.asarray(logits, dtype=np.float64)
     is_target = np.arange(z.shape[-1]) == np.asarray(labels)[..., None]
     z_y = np.where(is_target, z, 0.0).sum(-1)
     negatives = np.where(is_target, -np.inf, z)
     peak = negatives.max(-1, keepdims=True)
-    weights = np.exp(negatives - peak)
-    log_partition = np.log(weights.sum(-1)) + peak[..., 0]
-    margin = log_partition - z_y + alpha * np.abs(z_y)
-    return is_target, z_y, weights / weights.sum(-1, keepdims=True), margin
+    peak = np.where(peak == -np.inf, 0.0, peak)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.exp(negatives - peak)
+        total = weights.sum(-1)
+        log_partition = np.log(total) + peak[..., 0]
+        margin = log_partition - (1.0 - alpha * np.sign(z_y)) * z_y
+        softmax = np.where(total[..., None] > 0, weights / total[..., None], 0.0)
+    return is_target, z_y, softmax, margin
 
 
 def wsoftmax(logits, labels, alpha):

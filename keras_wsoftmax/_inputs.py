@@ -55,14 +55,21 @@ def validate_alpha(alpha):
     return alpha
 
 
-def standardize(y_true, y_pred, alpha, ignore_class):
-    """The loss's arguments as `Inputs`; raises on bad values when eager."""
-    logits = ops.convert_to_tensor(y_pred)
+def standardize(y_true, y_pred, alpha, ignore_class, axis=-1):
+    """The loss's arguments as `Inputs`, classes last; raises on bad values when eager.
+
+    Logits at ignored positions are replaced by 0: whatever they hold (an
+    fp16 overflow, a masked-out region), the loss there is 0 and so is its
+    gradient.
+    """
+    logits = _as_tensor(y_pred)
+    labels = _as_tensor(y_true)
     dtype = keras.backend.standardize_dtype(logits.dtype)
     if dtype in _HALF_DTYPES or not keras.backend.is_float_dtype(dtype):
         logits = ops.cast(logits, "float32")
+    logits, labels = _classes_last(logits, labels, axis)
     alpha, alpha_ok = _standardize_alpha(alpha, logits.dtype)
-    labels, one_hot = _standardize_labels(ops.convert_to_tensor(y_true), logits)
+    labels, one_hot = _standardize_labels(labels, logits)
     num_classes = logits.shape[-1]
     is_target, class_ids, valid = _target(labels, one_hot, num_classes)
     if alpha_ok is not None:
@@ -72,6 +79,8 @@ def standardize(y_true, y_pred, alpha, ignore_class):
         kept = ops.logical_not(_is_ignored(labels, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
     _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, alpha)
+    if kept is not None:
+        logits = ops.where(ops.expand_dims(kept, axis=-1), logits, 0.0)
     return Inputs(logits, alpha, is_target, class_ids, valid, kept)
 
 
@@ -96,6 +105,39 @@ def hand_mask_to_reduction(losses, kept):
     from keras.src.backend import set_keras_mask
 
     set_keras_mask(losses, mask=kept)
+
+
+def _as_tensor(x):
+    """`x` as a tensor; a variable (Keras's or TensorFlow's) is read.
+
+    TensorFlow's custom gradient refuses functions that read variables, and
+    its gathers take no `ResourceVariable`; the other backends take them as
+    they are.
+    """
+    if isinstance(x, keras.Variable):
+        x = x.value
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.Variable):
+            return tf.convert_to_tensor(x)
+    return ops.convert_to_tensor(x)
+
+
+def _classes_last(logits, labels, axis):
+    """Moves the class axis of the logits (and of labels of the logits' rank) last."""
+    rank = len(logits.shape)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -rank <= axis < rank:
+        raise ValueError(
+            f"axis must be an integer in [{-rank}, {rank}) for logits of shape "
+            f"{tuple(logits.shape)}; received axis={axis!r}."
+        )
+    axis = int(axis) % rank
+    if axis == rank - 1:
+        return logits, labels
+    if len(labels.shape) == rank:  # one-hot, or class ids with a size-1 class axis
+        labels = ops.moveaxis(labels, axis, -1)
+    return ops.moveaxis(logits, axis, -1), labels
 
 
 def _standardize_alpha(alpha, dtype):

@@ -23,7 +23,7 @@ from keras_wsoftmax._inputs import (
 DEFAULT_ALPHA = 0.2
 
 
-def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
+def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None, axis=-1):
     """Per-sample W-Softmax loss of logits `y_pred` for labels `y_true`.
 
     With ``y`` the target class and ``z`` the logits of one sample,
@@ -50,15 +50,21 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
             tensor (a learnable alpha gets its gradient); a tensor alpha
             outside ``[0, 1)`` raises when eager and gives NaN losses when
             compiled.
-        ignore_class: Optional class id whose samples get loss 0 and a Keras
-            mask, as in `keras.losses.sparse_categorical_crossentropy` (a
-            one-hot row is ignored when its hot class is `ignore_class`).
+        ignore_class: Optional class id whose samples get loss 0, gradient 0
+            (whatever their logits) and a Keras mask, as in
+            `keras.losses.sparse_categorical_crossentropy` (a one-hot row is
+            ignored when its hot class is `ignore_class`).
+        axis: The class axis of `y_pred` (and of one-hot `y_true`), as in
+            Keras's cross-entropies: -1 (default) or, for channels-first
+            segmentation, 1.
 
     Returns:
-        Losses of shape ``y_pred.shape[:-1]``. A label that is not a class id
-        in ``[0, C)`` (nor `ignore_class`), or a one-hot row that is not
-        one-hot, raises `ValueError` when called eagerly and gives that
-        sample a NaN loss inside a compiled function.
+        Losses of the logits' shape without the class axis. A label that is
+        not a class id in ``[0, C)`` (nor `ignore_class`), or a one-hot row
+        that is not one-hot, raises `ValueError` when called eagerly and
+        gives that sample a NaN loss inside a compiled function. Non-finite
+        logits follow the formula's limits (``docs/wsoftmax.md``): -inf
+        negatives contribute nothing, a NaN gives NaN for its sample only.
 
     Example:
 
@@ -67,13 +73,18 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None):
     >>> loss = wsoftmax(y_true, y_pred, alpha=0.2)
     >>> assert loss.shape == (2,)
     """
-    inputs = standardize(y_true, y_pred, alpha, ignore_class)
-    losses = _margin_losses(
-        inputs.logits,
-        ops.convert_to_tensor(inputs.alpha, inputs.logits.dtype),
-        inputs.is_target,
-        inputs.class_ids,
-    )
+    inputs = standardize(y_true, y_pred, alpha, ignore_class, axis)
+    if 0 in inputs.logits.shape[:-1]:
+        # An empty batch: no row to take a maximum over. The sum is empty too,
+        # and keeps the (empty) gradient connected to the logits.
+        losses = ops.sum(inputs.logits, axis=-1)
+    else:
+        losses = _margin_losses(
+            inputs.logits,
+            ops.convert_to_tensor(inputs.alpha, inputs.logits.dtype),
+            inputs.is_target,
+            inputs.class_ids,
+        )
     losses = ops.where(inputs.valid, losses, math.nan)
     if inputs.kept is not None:
         losses = ops.where(inputs.kept, losses, 0.0)
@@ -99,31 +110,52 @@ def _margin_losses(logits, alpha, is_target, class_ids):
     there, which measured several times slower than its own fusion.
     """
     if torch_compiling():
-        z_y = _target_logit(logits, is_target, class_ids)
-        negatives = ops.where(is_target, -math.inf, logits)
-        return ops.softplus(ops.logsumexp(negatives, axis=-1) - z_y + alpha * ops.abs(z_y))
+        return ops.softplus(_margin(logits, alpha, is_target, class_ids)[0])
 
     @ops.custom_gradient
     def forward(z, a):
-        z_y = _target_logit(z, is_target, class_ids)
-        negatives = ops.where(is_target, -math.inf, z)
-        peak = ops.max(negatives, axis=-1, keepdims=True)
-        weights = ops.exp(negatives - peak)
-        total = ops.sum(weights, axis=-1)
-        margin = ops.log(total) + ops.squeeze(peak, axis=-1) - z_y + a * ops.abs(z_y)
+        margin, z_y, weights, total = _margin(z, a, is_target, class_ids)
 
         def grad(*args, upstream=None):
             if upstream is None:  # TensorFlow and JAX pass it alone; PyTorch by name
                 (upstream,) = args
             s = ops.sigmoid(margin) * upstream
             target_grad = -(1.0 - a * ops.sign(z_y)) * s
-            negative_grad = weights * ops.expand_dims(s / total, axis=-1)
+            # total >= 1 whenever a negative is finite (its peak adds exp(0));
+            # 0 only when all are -inf, where the weights are 0 too.
+            negative_grad = weights * ops.expand_dims(s / ops.maximum(total, 1.0), axis=-1)
             dz = ops.where(is_target, ops.expand_dims(target_grad, axis=-1), negative_grad)
-            return dz, ops.sum(s * ops.abs(z_y))
+            # s = 0 at z_y = +-inf (loss 0 or the limit): 0, not 0 * inf.
+            da = ops.where(ops.equal(s, 0.0), 0.0, s * ops.abs(z_y))
+            return dz, ops.sum(da)
 
         return ops.softplus(margin), grad
 
     return forward(logits, alpha)
+
+
+def _margin(z, a, is_target, class_ids):
+    """The softplus argument ``logsumexp_{j != y} z_j - z_y + a |z_y|``, and its parts.
+
+    Returns ``(margin, z_y, weights, total)``: the negatives' exponentials
+    shifted by their maximum, and their sum. Limits of non-finite logits:
+    negatives all -inf give ``logsumexp = -inf`` (nothing to beat: loss 0);
+    ``z_y = +inf`` gives ``-inf`` and ``z_y = -inf`` gives ``+inf``, as the
+    formula's limits (``docs/wsoftmax.md``, "Non-finite logits").
+    """
+    z_y = _target_logit(z, is_target, class_ids)
+    negatives = ops.where(is_target, -math.inf, z)
+    peak = ops.amax(negatives, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
+    # All negatives -inf: shift by 0, so that their weights are exp(-inf) = 0, not NaN.
+    peak = ops.where(ops.equal(peak, -math.inf), 0.0, peak)
+    weights = ops.exp(negatives - ops.expand_dims(peak, axis=-1))
+    total = ops.sum(weights, axis=-1)
+    # log(0) = -inf is the limit; the inner where keeps autodiff (torch.compile) finite.
+    some = ops.greater(total, 0.0)
+    log_total = ops.where(some, ops.log(ops.where(some, total, 1.0)), -math.inf)
+    # (1 - a sign(z_y)) z_y is z_y - a |z_y| with a limit at z_y = +-inf (not inf - inf).
+    margin = log_total + peak - (1.0 - a * ops.sign(z_y)) * z_y
+    return margin, z_y, weights, total
 
 
 def _target_logit(z, is_target, class_ids):
@@ -153,6 +185,8 @@ class WSoftmax(keras.losses.Loss):
         dtype: The dtype of the loss's computations. Defaults to `None`, which
             means `keras.backend.floatx()`; float16/bfloat16 are computed in
             float32.
+        axis: The class axis of the logits, as in
+            `SparseCategoricalCrossentropy`. Defaults to -1.
 
     Examples:
 
@@ -181,10 +215,12 @@ class WSoftmax(keras.losses.Loss):
         reduction="sum_over_batch_size",
         name="wsoftmax",
         dtype=None,
+        axis=-1,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.alpha = alpha
         self.ignore_class = ignore_class
+        self.axis = axis
 
     @property
     def alpha(self):
@@ -196,9 +232,11 @@ class WSoftmax(keras.losses.Loss):
         self._alpha = validate_alpha(value)
 
     def call(self, y_true, y_pred):
-        return wsoftmax(y_true, y_pred, alpha=self._alpha, ignore_class=self.ignore_class)
+        return wsoftmax(
+            y_true, y_pred, alpha=self._alpha, ignore_class=self.ignore_class, axis=self.axis
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update({"alpha": self.alpha, "ignore_class": self.ignore_class})
+        config.update({"alpha": self.alpha, "ignore_class": self.ignore_class, "axis": self.axis})
         return config

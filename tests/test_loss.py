@@ -323,9 +323,17 @@ def test_invalid_labels_inside_compiled_function_give_nan_for_one_hot():
 
 
 def test_config_round_trip():
-    loss = WSoftmax(0.37, ignore_class=255, reduction="sum", name="margin")
+    loss = WSoftmax(0.37, ignore_class=255, reduction="sum", name="margin", axis=1)
     config = loss.get_config()
-    assert config == {"name": "margin", "reduction": "sum", "alpha": 0.37, "ignore_class": 255}
+    assert config == {
+        "name": "margin",
+        "reduction": "sum",
+        "alpha": 0.37,
+        "ignore_class": 255,
+        "axis": 1,
+    }
+    # Configs saved before `axis` existed load with the default.
+    assert WSoftmax.from_config({"alpha": 0.3, "ignore_class": None}).axis == -1
     restored = WSoftmax.from_config(config)
     assert restored.get_config() == config
     revived = keras.losses.deserialize(keras.losses.serialize(loss))
