@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from experiments import correctness, loss_speed, train_step
+from experiments import correctness, determinism_cost, loss_speed, train_step
 from experiments.models import head_flops
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run
@@ -38,6 +38,13 @@ def test_head_flops_counts_the_matrix_products():
     # 1600 -> 10 -> 10 classes: FC 2*1600*10 + 20, classifier 2*10*10, norm 30 + 10.
     assert head_flops(1600, 10, 10) == 32020 + 200 + 40
     assert head_flops(1600, 10, 10, normalize=False) == 32020 + 200
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the studies' determinism costs on TensorFlow")
+def test_determinism_cost_times_both_modes_in_their_own_processes():
+    result = determinism_cost.main(["--steps", "2", "--batch-size", "8", "--repeats", "1"])
+    assert [len(result["seconds"][mode]) for mode in ("on", "off")] == [2, 2]
+    assert math.isfinite(result["ratio"]) and result["ratio"] > 0
 
 
 def test_correctness_check_finds_float32_errors_only():
