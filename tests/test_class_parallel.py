@@ -140,3 +140,23 @@ def test_layout_map_names_the_missing_axis():
     assert layout_map["model/ids/output"].axes == ("data", "classes")
     assert layout_map["model/ids/kernel"] is None  # replicated: the FC layer is small
     assert layout_map["model/other_ids/classifier"] is None
+
+
+@jax_only
+def test_memory_benchmark_halves_the_split_weights(tmp_path):
+    run_module(
+        "experiments.class_parallel",
+        *("--classes", 400, "--units", 8, "--batch", 16, "--devices", 1, 2),
+        *("--time", "--repeats", 1, "--out", tmp_path),
+        env=FOUR_CPU_DEVICES,
+    )
+    rows = json.loads((tmp_path / "class_parallel.json").read_text())["rows"]
+    by = {(r["devices"], r["layout"]): r for r in rows}
+    one, split, replicated = by[1, "class-split"], by[2, "class-split"], by[2, "replicated"]
+    # FC 8 x 8 + 8 replicated, classifier 8 x 400 split: 4 bytes each.
+    assert one["parameter_bytes"] == 4 * (64 + 8 + 3200)
+    assert split["parameter_bytes"] == 4 * (64 + 8 + 1600)
+    assert replicated["parameter_bytes"] == one["parameter_bytes"]
+    assert split["optimizer_bytes"] == 2 * split["parameter_bytes"]
+    assert all(r["all_gathers"] == 0 and r["step_ms"] > 0 for r in rows)
+    assert "| 400 | 8 | 2 | class-split |" in (tmp_path / "class_parallel.md").read_text()
