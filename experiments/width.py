@@ -49,14 +49,13 @@ def main(argv=None):
     summary = comparison.summarize(
         runs, METRICS, group="loss", compared="units", baseline=widths[-1]
     )
+    # Size and FLOPs depend on the width alone.
+    cost = {
+        r["units"]: {k: r[k] for k in ("head_parameters", "model_parameters", "flops")}
+        for r in runs
+    }
     for row in summary:
-        row.update(
-            next(
-                {k: r[k] for k in ("head_parameters", "model_parameters", "flops")}
-                for r in runs
-                if r["units"] == row["units"]
-            )
-        )
+        row.update(cost[row["units"]])
     table = results_table(summary, smallest, widths[-1])
     found = findings(summary, smallest, widths[-1])
     print("\n" + table + "\n\n" + "\n".join(found))
