@@ -20,7 +20,8 @@ class Inputs(NamedTuple):
 
     logits: ``(..., C)``, float32 or wider.
     alpha: A float, or a scalar tensor of the logits' dtype.
-    is_target: Boolean ``(..., C)``, each sample's target class.
+    is_target: Boolean ``(..., C)``, each sample's target class, for one-hot
+        labels; None for class ids (the loss places them as fits the backend).
     class_ids: int32 ``(..., 1)`` for a gather of the target logit, or None
         for one-hot labels (the target logit is then a masked sum).
     valid: Boolean ``(...,)``: label (and tensor alpha) valid, or ignored.
@@ -193,7 +194,7 @@ def _compatible(shape_a, shape_b):
 def _target(y_true, one_hot, num_classes):
     """Mask of each sample's target class (..., C), class ids for a gather, validity.
 
-    Class ids are None for one-hot labels (z_y is then a masked sum).
+    The mask is None for class ids, the class ids None for one-hot labels.
     """
     if one_hot:
         is_target = ops.equal(y_true, 1)
@@ -211,8 +212,7 @@ def _target(y_true, one_hot, num_classes):
         valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
     class_ids = ops.where(valid, y_true, 0)
     class_ids = ops.expand_dims(ops.cast(class_ids, "int32"), -1)
-    is_target = ops.equal(class_ids, ops.arange(num_classes, dtype="int32"))
-    return is_target, class_ids, valid
+    return None, class_ids, valid
 
 
 def _is_ignored(y_true, one_hot, is_target, ignore_class):

@@ -11,6 +11,7 @@ misclassified sample drive its loss to zero (``docs/wsoftmax.md``).
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_wsoftmax._inputs import (
@@ -79,12 +80,7 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None, axis=-1):
         # and keeps the (empty) gradient connected to the logits.
         losses = ops.sum(inputs.logits, axis=-1)
     else:
-        losses = _margin_losses(
-            inputs.logits,
-            ops.convert_to_tensor(inputs.alpha, inputs.logits.dtype),
-            inputs.is_target,
-            inputs.class_ids,
-        )
+        losses = _margin_losses(inputs.logits, inputs.alpha, inputs.is_target, inputs.class_ids)
     losses = ops.where(inputs.valid, losses, math.nan)
     if inputs.kept is not None:
         losses = ops.where(inputs.kept, losses, 0.0)
@@ -104,58 +100,109 @@ def _margin_losses(logits, alpha, is_target, class_ids):
     Autodiff of the forward pass keeps the masked logits and, for the z_y
     gather, scatters into a fresh N x C buffer; this gradient reuses the
     forward's exponentials in one elementwise pass, as fused cross-entropy
-    kernels do (``reports/performance.md`` has the measurements). Under
-    `torch.compile` the plain composition is used instead: dynamo cannot
-    trace Keras's custom-gradient `autograd.Function` and breaks the graph
-    there, which measured several times slower than its own fusion.
+    kernels do (``reports/performance.md`` has the measurements). A float
+    `alpha` is a constant of the gradient, a tensor `alpha` gets its own.
+    Under `torch.compile` the plain composition is used instead: dynamo
+    cannot trace Keras's custom-gradient `autograd.Function` and breaks the
+    graph there, which measured several times slower than its own fusion.
     """
     if torch_compiling():
-        return ops.softplus(_margin(logits, alpha, is_target, class_ids)[0])
+        set_targets = _target_setter(logits, is_target, class_ids)
+        return ops.softplus(
+            _margin(logits, alpha, set_targets, is_target, class_ids, safe_log=True)[0]
+        )
+    learnable = not isinstance(alpha, float)
+    alpha_input = (ops.convert_to_tensor(alpha, logits.dtype),) if learnable else ()
 
     @ops.custom_gradient
-    def forward(z, a):
-        margin, z_y, weights, total = _margin(z, a, is_target, class_ids)
+    def forward(z, *learnable_alpha):
+        a = learnable_alpha[0] if learnable else alpha
+        set_targets = _target_setter(z, is_target, class_ids)
+        margin, z_y, slope, weights, total = _margin(z, a, set_targets, is_target, class_ids)
 
         def grad(*args, upstream=None):
             if upstream is None:  # TensorFlow and JAX pass it alone; PyTorch by name
                 (upstream,) = args
             s = ops.sigmoid(margin) * upstream
-            target_grad = -(1.0 - a * ops.sign(z_y)) * s
             # total >= 1 whenever a negative is finite (its peak adds exp(0));
             # 0 only when all are -inf, where the weights are 0 too.
             negative_grad = weights * ops.expand_dims(s / ops.maximum(total, 1.0), axis=-1)
-            dz = ops.where(is_target, ops.expand_dims(target_grad, axis=-1), negative_grad)
+            dz = set_targets(negative_grad, -slope * s)
+            if not learnable:
+                return dz
             # s = 0 at z_y = +-inf (loss 0 or the limit): 0, not 0 * inf.
             da = ops.where(ops.equal(s, 0.0), 0.0, s * ops.abs(z_y))
             return dz, ops.sum(da)
 
         return ops.softplus(margin), grad
 
-    return forward(logits, alpha)
+    return forward(logits, *alpha_input)
 
 
-def _margin(z, a, is_target, class_ids):
+def _margin(z, a, set_targets, is_target, class_ids, safe_log=False):
     """The softplus argument ``logsumexp_{j != y} z_j - z_y + a |z_y|``, and its parts.
 
-    Returns ``(margin, z_y, weights, total)``: the negatives' exponentials
-    shifted by their maximum, and their sum. Limits of non-finite logits:
-    negatives all -inf give ``logsumexp = -inf`` (nothing to beat: loss 0);
-    ``z_y = +inf`` gives ``-inf`` and ``z_y = -inf`` gives ``+inf``, as the
-    formula's limits (``docs/wsoftmax.md``, "Non-finite logits").
+    Returns ``(margin, z_y, slope, weights, total)``: ``slope = 1 - a
+    sign(z_y)`` (minus the margin's derivative in ``z_y``), the negatives'
+    exponentials shifted by their maximum, and their sum. Limits of
+    non-finite logits: negatives all -inf give ``logsumexp = -inf`` (nothing
+    to beat: loss 0); ``z_y = +inf`` gives ``-inf`` and ``z_y = -inf`` gives
+    ``+inf``, as the formula's limits (``docs/wsoftmax.md``, "Non-finite
+    logits"). `safe_log` keeps autodiff of ``log(total)`` finite where
+    ``total = 0`` (only the `torch.compile` path differentiates through it).
     """
     z_y = _target_logit(z, is_target, class_ids)
-    negatives = ops.where(is_target, -math.inf, z)
+    negatives = set_targets(z, -math.inf)
     peak = ops.amax(negatives, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
-    # All negatives -inf: shift by 0, so that their weights are exp(-inf) = 0, not NaN.
-    peak = ops.where(ops.equal(peak, -math.inf), 0.0, peak)
+    # All negatives -inf: shift by the lowest float instead, so that their
+    # weights are exp(-inf) = 0, not exp(-inf + inf) = NaN.
+    peak = ops.maximum(peak, float(np.finfo(keras.backend.standardize_dtype(z.dtype)).min))
     weights = ops.exp(negatives - ops.expand_dims(peak, axis=-1))
     total = ops.sum(weights, axis=-1)
-    # log(0) = -inf is the limit; the inner where keeps autodiff (torch.compile) finite.
-    some = ops.greater(total, 0.0)
-    log_total = ops.where(some, ops.log(ops.where(some, total, 1.0)), -math.inf)
-    # (1 - a sign(z_y)) z_y is z_y - a |z_y| with a limit at z_y = +-inf (not inf - inf).
-    margin = log_total + peak - (1.0 - a * ops.sign(z_y)) * z_y
-    return margin, z_y, weights, total
+    if safe_log:
+        some = ops.greater(total, 0.0)
+        log_total = ops.where(some, ops.log(ops.where(some, total, 1.0)), -math.inf)
+    else:
+        log_total = ops.log(total)  # log(0) = -inf: the limit
+    # slope * z_y is z_y - a |z_y|, with a limit at z_y = +-inf (not inf - inf).
+    slope = 1.0 - a * ops.sign(z_y)
+    margin = log_total + peak - slope * z_y
+    return margin, z_y, slope, weights, total
+
+
+def _target_setter(z, is_target, class_ids):
+    """A function ``(x, values) -> x`` with each sample's target entry set to `values`.
+
+    `values` is a number or one value per sample. On eager PyTorch a scatter
+    into a copy costs one elementwise pass, where comparing class ids with
+    ``arange(C)`` and selecting with ``where`` costs about three each
+    (``reports/performance.md``); compilers (XLA, inductor) fuse the
+    comparison and the selection into their neighbours instead.
+    """
+    shape = tuple(z.shape)
+    if class_ids is not None and keras.backend.backend() == "torch" and not torch_compiling():
+        rows = math.prod(shape[:-1])
+        index = ops.stack(
+            [ops.arange(rows, dtype="int32"), ops.reshape(class_ids, (rows,))], axis=1
+        )
+
+        def set_targets(x, values):
+            values = ops.broadcast_to(ops.convert_to_tensor(values, x.dtype), shape[:-1])
+            flat = ops.scatter_update(
+                ops.reshape(x, (rows, shape[-1])), index, ops.reshape(values, (rows,))
+            )
+            return ops.reshape(flat, shape)
+
+        return set_targets
+    if is_target is None:
+        is_target = ops.equal(class_ids, ops.arange(shape[-1], dtype="int32"))
+
+    def set_targets(x, values):
+        if not isinstance(values, float):
+            values = ops.expand_dims(values, axis=-1)
+        return ops.where(is_target, values, x)
+
+    return set_targets
 
 
 def _target_logit(z, is_target, class_ids):
