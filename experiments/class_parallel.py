@@ -30,13 +30,19 @@ from keras_wsoftmax import WSoftmax, WSoftmaxHead
 LAYOUTS = ["class-split", "replicated"]
 
 
-def step_function(model, optimizer, loss):
-    """One training step, written with Keras's public stateless API."""
+def step_function(model, optimizer, loss, on_logits=None):
+    """One training step, written with Keras's public stateless API.
+
+    `on_logits`, if given, maps the logits before the loss (a test uses it
+    to force a gather and check that it is seen).
+    """
     import jax
 
     def step(trainable, non_trainable, optimizer_state, x, y):
         def loss_of(trainable):
             logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            if on_logits is not None:
+                logits = on_logits(logits)
             return loss(y, logits)
 
         value, grads = jax.value_and_grad(loss_of)(trainable)

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import geometry, peers, reporting
-from experiments.models import cnn
+from experiments.models import for_inputs
 from experiments.statistics import mean_std, paired_difference, verdict
 from experiments.training import outputs, train
 from keras_wsoftmax import DEFAULT_SCALE, WSoftmax
@@ -94,7 +94,7 @@ def add_loss_flags(p, losses=None):
 def measured_run(
     dataset, loss_key, seed, settings, train_accuracy=False, units=None, normalize=True
 ):
-    """Trains the CNN with one loss and measures it on the test set.
+    """Trains the study's model (`models.for_inputs`) with one loss and measures it on the test set.
 
     Returns the test accuracy and cross-entropy, calibration (ECE, NLL) and
     geometry of the head's FC features on the test set, with the training
@@ -103,7 +103,7 @@ def measured_run(
     `min_units`); `normalize=False` gives the head plain logits (the scale
     of `settings` unused).
     """
-    model = cnn(
+    model = for_inputs(
         dataset.input_shape,
         dataset.num_classes,
         seed,

@@ -1,4 +1,4 @@
-"""Image-classification data through TFDS, offline by default.
+"""The studies' data: image classification through TFDS (offline by default), and a synthetic task.
 
 `load("fashion_mnist")` serves Fashion-MNIST from the four IDX files of
 Debian's `dataset-fashion-mnist` package (or a `--data-dir` holding them)
@@ -6,7 +6,8 @@ through a small TFDS builder of our own, with the official 60k/10k split:
 TFDS's stock `fashion_mnist` builder rejects those files, whose gz checksums
 differ from the ones it pins. Without the files it falls back to the stock
 builder, which downloads as usual; any other TFDS image-classification name
-goes to TFDS directly.
+goes to TFDS directly. ``load("synthetic-C")`` generates `synthetic(C)`, a
+task whose class count is a free variable.
 """
 
 import gzip
@@ -40,8 +41,11 @@ HOW_TO_GET_FASHION_MNIST = (
 )
 
 
+SYNTHETIC = "synthetic-"
+
+
 class Dataset(NamedTuple):
-    """Train and test arrays: images float32 in [0, 1], labels int32 class ids."""
+    """Train and test arrays: inputs float32 (images in [0, 1]), labels int32 class ids."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -142,6 +146,8 @@ def _as_arrays(builder_or_name, tfds_dir):
 def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tfds_dir=None):
     """Train and test arrays: images as float32 in [0, 1], labels as int32.
 
+    `dataset` is a TFDS name, or ``"synthetic-C"`` for `synthetic(C)`.
+
     Returns:
         A `Dataset`. `limit` and `test_limit` keep the first samples of the
         training and test sets.
@@ -149,6 +155,14 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
     Raises:
         DataUnavailable: with a paragraph saying how to get the data.
     """
+    if dataset.startswith(SYNTHETIC):
+        generated = synthetic(_synthetic_classes(dataset))
+        return generated._replace(
+            x_train=generated.x_train[:limit],
+            y_train=generated.y_train[:limit],
+            x_test=generated.x_test[:test_limit],
+            y_test=generated.y_test[:test_limit],
+        )
     tfds_dir = tfds_dir or os.environ.get("TFDS_DATA_DIR")
     idx_dir = find_idx_dir(data_dir) if dataset == "fashion_mnist" else None
     source = FashionMnistIdx(idx_dir=idx_dir, data_dir=tfds_dir) if idx_dir else dataset
@@ -171,6 +185,46 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
         y_test.astype(np.int32),
         num_classes,
     )
+
+
+def synthetic(
+    num_classes, seed=0, dim=32, modes=2, noise=0.5, train_per_class=100, test_per_class=20
+):
+    """A classification task whose class count is a free variable, for the width study.
+
+    Each class is a mixture of `modes` Gaussians in ``R^dim``: the mode
+    centres are drawn from ``N(0, I)``, and a sample takes one of its class's
+    modes at random and adds ``N(0, noise^2 I)``. A class with two distant
+    modes is not convex, so a linear classifier on the inputs cannot separate
+    it: the network must learn features. More classes crowd the same space,
+    so the task gets harder as `num_classes` grows, as real tasks with more
+    classes do. Balanced: `train_per_class` and `test_per_class` samples of
+    every class, shuffled. Fixed by `seed` (centres and samples).
+    """
+    num_classes = int(num_classes)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2; received {num_classes}.")
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((num_classes, modes, dim))
+
+    def draw(per_class):
+        labels = rng.permutation(np.repeat(np.arange(num_classes), per_class))
+        mode = rng.integers(0, modes, labels.size)
+        x = centres[labels, mode] + noise * rng.standard_normal((labels.size, dim))
+        return x.astype(np.float32), labels.astype(np.int32)
+
+    (x_train, y_train), (x_test, y_test) = draw(train_per_class), draw(test_per_class)
+    return Dataset(x_train, y_train, x_test, y_test, num_classes)
+
+
+def _synthetic_classes(name):
+    count = name[len(SYNTHETIC) :]
+    if not count.isdigit() or int(count) < 2:
+        raise ValueError(
+            f"A synthetic dataset is named {SYNTHETIC}C with C an integer >= 2 classes; "
+            f"received {name!r}."
+        )
+    return int(count)
 
 
 def _scale(images):

@@ -1,4 +1,7 @@
-"""The model every study trains: the Keras MNIST example CNN ending in `WSoftmaxHead`."""
+"""The models the studies train: the Keras MNIST example CNN for images, an MLP for vectors.
+
+Both end in `WSoftmaxHead`; `for_inputs` picks by the input's rank.
+"""
 
 import keras
 
@@ -26,6 +29,26 @@ def cnn(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
     if dropout:
         layers.append(keras.layers.Dropout(dropout))
     return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
+
+
+def mlp(input_shape, num_classes, seed, dropout=0.5, hidden=512, **head_kwargs):
+    """Two ReLU layers of `hidden` units, dropout, and `WSoftmaxHead`; fresh session and seed as `cnn`."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    layers = [
+        keras.Input(input_shape),
+        keras.layers.Dense(hidden, activation="relu"),
+        keras.layers.Dense(hidden, activation="relu"),
+    ]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
+
+
+def for_inputs(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
+    """`cnn` for images (height, width, channels), `mlp` for feature vectors."""
+    build = cnn if len(input_shape) == 3 else mlp
+    return build(input_shape, num_classes, seed, dropout=dropout, **head_kwargs)
 
 
 def head_flops(input_dim, units, num_classes, normalize=True):

@@ -1,13 +1,16 @@
 """The paper's sizing claim put to the test: accuracy, cost and time against FC width.
 
-Trains the examples' CNN with `WSoftmaxHead(C, units=width)` for each width,
-loss and seed (every width of one seed starts from the same backbone
-weights and sees the same data order), and reports test accuracy with its
-paired difference to the widest head (95% t interval), the head's
-parameters and FLOPs per example, and the epoch time; it names the smallest
-width whose interval includes 0, and marks `min_units(C, "relu")`.
+Trains the examples' CNN (an MLP on ``--dataset synthetic-C``, a task whose
+class count is free: `experiments.data.synthetic`) with `WSoftmaxHead(C,
+units=width)` for each width, loss and seed (every width of one seed starts
+from the same backbone weights and sees the same data order), and reports
+test accuracy with its paired difference to the widest head (95% t
+interval), the head's parameters and FLOPs per example, and the epoch time;
+it names the smallest width whose interval includes 0, and marks
+`min_units(C, "relu")`.
 
     python -m experiments.width --out reports/width
+    python -m experiments.width --dataset synthetic-100 --widths 25 50 100 200 400 1600
 """
 
 import matplotlib.pyplot as plt
@@ -67,7 +70,7 @@ def main(argv=None):
         {"summary": summary, "runs": runs},
         f"{reporting.budget_markdown(args.epochs, args.batch_size, dataset, cli.seeds(args))}; "
         f"{determinism}\n"
-        "- Model: the examples' CNN (dropout 0.5) ending in `WSoftmaxHead(C, units=width)` "
+        f"- Model: {model_text(dataset)} ending in `WSoftmaxHead(C, units=width)` "
         f"(ReLU FC layer, cosine logits with scale {args.scale:g})\n\n"
         f"`min_units({dataset.num_classes}, 'relu') = {smallest}` (bold). Δ is the paired "
         f"difference to {widths[-1]} units at the same loss and seed, with its 95% t interval. "
@@ -77,6 +80,16 @@ def main(argv=None):
         figures={"width": plot(summary, smallest, args)},
     )
     return summary
+
+
+def model_text(dataset):
+    if len(dataset.input_shape) == 3:
+        return "the examples' CNN (dropout 0.5)"
+    return (
+        "an MLP (two ReLU layers of 512, dropout 0.5) on `experiments.data.synthetic"
+        f"({dataset.num_classes})` ({len(dataset.y_train)} training and {len(dataset.y_test)} "
+        f"test samples of {dataset.input_shape[0]} dimensions, task seed 0)"
+    )
 
 
 def results_table(summary, smallest, widest):

@@ -101,3 +101,32 @@ def test_split_classes_relabels_the_seen_and_keeps_the_unseen_test_images():
     assert len(unseen_x) == len(unseen_y) == 35
     with pytest.raises(ValueError, match="seen must hold at least 2"):
         data.split_classes(full, [3])
+
+
+def test_synthetic_task_is_balanced_seeded_and_not_linearly_trivial():
+    task = data.synthetic(7, seed=3, train_per_class=40, test_per_class=10)
+    assert task.num_classes == 7 and task.input_shape == (32,)
+    assert task.x_train.dtype == np.float32 and task.y_train.dtype == np.int32
+    np.testing.assert_array_equal(np.bincount(task.y_train), [40] * 7)
+    np.testing.assert_array_equal(np.bincount(task.y_test), [10] * 7)
+    again = data.synthetic(7, seed=3, train_per_class=40, test_per_class=10)
+    np.testing.assert_array_equal(task.x_train, again.x_train)
+    other = data.synthetic(7, seed=4, train_per_class=40, test_per_class=10)
+    assert not np.array_equal(task.x_train, other.x_train)
+    # Two modes per class: a class's samples sit around two centres, not one.
+    noiseless = data.synthetic(7, seed=3, noise=0.0, train_per_class=40, test_per_class=10)
+    points = np.unique(noiseless.x_train[noiseless.y_train == 0], axis=0)
+    assert len(points) == 2
+
+
+def test_synthetic_by_name_with_limits():
+    task = data.load("synthetic-12", limit=100, test_limit=30)
+    assert task.num_classes == 12
+    assert task.x_train.shape == (100, 32) and task.x_test.shape == (30, 32)
+    np.testing.assert_array_equal(task.x_train, data.synthetic(12).x_train[:100])
+
+
+@pytest.mark.parametrize("name", ["synthetic-", "synthetic-1", "synthetic-ten"])
+def test_synthetic_names_need_a_class_count(name):
+    with pytest.raises(ValueError, match=r"synthetic-C with C an integer >= 2.*" + name):
+        data.load(name)

@@ -81,6 +81,24 @@ def test_width(tmp_path):
     assert (tmp_path / "width.png").stat().st_size > 0
 
 
+def test_width_on_the_synthetic_task(tmp_path):
+    argv = ["--dataset", "synthetic-30", "--epochs", "2", "--verbose", "0", "--seeds", "2"]
+    summary = width.main([*argv, "--widths", "30", "120", "--out", str(tmp_path)])
+    assert [(r["loss"], r["units"]) for r in summary] == [
+        (loss, units) for loss in ("cross-entropy", "wsoftmax-0.2") for units in (30, 120)
+    ]
+    # MLP: FC 512 x units + bias, classifier units x 30.
+    assert [r["head_parameters"] for r in summary[:2]] == [
+        512 * 30 + 30 + 30 * 30,
+        512 * 120 + 120 + 120 * 30,
+    ]
+    # Two epochs on 6,000 samples of 30 classes learn the task well above chance.
+    assert all(r["test_accuracy"] > 0.5 for r in summary), [r["test_accuracy"] for r in summary]
+    report = (tmp_path / "width.md").read_text()
+    assert "an MLP (two ReLU layers of 512" in report and "synthetic(30)" in report
+    assert "| **30** |" in report
+
+
 @pytest.mark.usefixtures("fashion_mnist")
 def test_features_2d(tmp_path):
     panels = features_2d.main([*QUICK, "--alphas", "0", "0.3", "--out", str(tmp_path)])

@@ -23,6 +23,7 @@ import jax
 import keras
 import numpy as np
 
+from experiments.class_parallel import step_function
 from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
 NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
@@ -61,23 +62,13 @@ def step_collectives(model, loss, x, y, gather=False):
     with the distribution's layouts on the data and the weights.
     """
     optimizer = model.optimizer
-
-    def step(trainable, non_trainable, optimizer_state, x, y):
-        def loss_of(trainable):
-            logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
-            if gather:
-                logits = jax.lax.with_sharding_constraint(logits, replicated)
-            return loss(y, logits)
-
-        value, grads = jax.value_and_grad(loss_of)(trainable)
-        trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
-        return value, trainable, optimizer_state
-
     distribution = keras.distribution.distribution()
     replicated = jax.sharding.NamedSharding(
         distribution.device_mesh.backend_mesh, jax.sharding.PartitionSpec()
     )
     x, y = (jax.device_put(a, distribution.get_data_layout(a.shape).backend_layout) for a in (x, y))
+    on_logits = (lambda z: jax.lax.with_sharding_constraint(z, replicated)) if gather else None
+    step = step_function(model, optimizer, loss, on_logits)
     compiled = (
         jax.jit(step)
         .lower(
