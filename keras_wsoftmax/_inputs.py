@@ -24,7 +24,8 @@ class Inputs(NamedTuple):
         labels; None for class ids (the loss places them as fits the backend).
     class_ids: int32 ``(..., 1)`` for a gather of the target logit, or None
         for one-hot labels (the target logit is then a masked sum).
-    valid: Boolean ``(...,)``: label (and tensor alpha) valid, or ignored.
+    valid: Boolean ``(...,)``: label (and tensor alpha) valid, or ignored;
+        None when eager values were checked and all are.
     kept: Boolean ``(...,)``, False where the label is `ignore_class`; None
         without `ignore_class`.
     """
@@ -79,7 +80,8 @@ def standardize(y_true, y_pred, alpha, ignore_class, axis=-1):
     if ignore_class is not None:
         kept = ops.logical_not(_is_ignored(labels, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
-    _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, alpha)
+    if _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, alpha):
+        valid = None  # every sample checked valid: nothing to mask
     if kept is not None:
         logits = ops.where(ops.expand_dims(kept, axis=-1), logits, 0.0)
     return Inputs(logits, alpha, is_target, class_ids, valid, kept)
@@ -224,10 +226,15 @@ def _is_ignored(y_true, one_hot, is_target, ignore_class):
 
 
 def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, alpha):
-    """Names a bad alpha or the first bad label when the values are at hand (not traced)."""
+    """Names a bad alpha or the first bad label when the values are at hand (not traced).
+
+    Returns True when the values were at hand (and so all valid), False when traced.
+    """
     valid = _eager_numpy(valid)
-    if valid is None or valid.all():
-        return
+    if valid is None:
+        return False
+    if valid.all():
+        return True
     if not isinstance(alpha, float):
         validate_alpha(float(ops.convert_to_numpy(alpha)))
     index = tuple(int(axis[0]) for axis in (~valid).nonzero())

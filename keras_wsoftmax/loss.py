@@ -81,7 +81,8 @@ def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None, axis=-1):
         losses = ops.sum(inputs.logits, axis=-1)
     else:
         losses = _margin_losses(inputs.logits, inputs.alpha, inputs.is_target, inputs.class_ids)
-    losses = ops.where(inputs.valid, losses, math.nan)
+    if inputs.valid is not None:
+        losses = ops.where(inputs.valid, losses, math.nan)
     if inputs.kept is not None:
         losses = ops.where(inputs.kept, losses, 0.0)
         hand_mask_to_reduction(losses, inputs.kept)
@@ -181,17 +182,21 @@ def _target_setter(z, is_target, class_ids):
     """
     shape = tuple(z.shape)
     if class_ids is not None and keras.backend.backend() == "torch" and not torch_compiling():
+        # Rank 2 without reshapes: each Keras op costs about as much Python
+        # as a small tensor's arithmetic here (reports/performance.md).
         rows = math.prod(shape[:-1])
-        index = ops.stack(
-            [ops.arange(rows, dtype="int32"), ops.reshape(class_ids, (rows,))], axis=1
-        )
+        flat = len(shape) == 2
+        ids = ops.squeeze(class_ids, axis=-1) if flat else ops.reshape(class_ids, (rows,))
+        index = ops.stack([ops.arange(rows, dtype="int32"), ids], axis=1)
 
         def set_targets(x, values):
-            values = ops.broadcast_to(ops.convert_to_tensor(values, x.dtype), shape[:-1])
-            flat = ops.scatter_update(
-                ops.reshape(x, (rows, shape[-1])), index, ops.reshape(values, (rows,))
-            )
-            return ops.reshape(flat, shape)
+            # A number is broadcast by the scatter itself.
+            if flat:
+                return ops.scatter_update(x, index, values)
+            if not isinstance(values, float):
+                values = ops.reshape(values, (rows,))
+            flat_x = ops.reshape(x, (rows, shape[-1]))
+            return ops.reshape(ops.scatter_update(flat_x, index, values), shape)
 
         return set_targets
     if is_target is None:
