@@ -108,10 +108,7 @@ def _margin_losses(logits, alpha, is_target, class_ids):
     graph there, which measured several times slower than its own fusion.
     """
     if torch_compiling():
-        set_targets = _target_setter(logits, is_target, class_ids)
-        return ops.softplus(
-            _margin(logits, alpha, set_targets, is_target, class_ids, safe_log=True)[0]
-        )
+        return ops.softplus(_differentiable_margin(logits, alpha, is_target, class_ids))
     learnable = not isinstance(alpha, float)
     alpha_input = (ops.convert_to_tensor(alpha, logits.dtype),) if learnable else ()
 
@@ -140,7 +137,7 @@ def _margin_losses(logits, alpha, is_target, class_ids):
     return forward(logits, *alpha_input)
 
 
-def _margin(z, a, set_targets, is_target, class_ids, safe_log=False):
+def _margin(z, a, set_targets, is_target, class_ids):
     """The softplus argument ``logsumexp_{j != y} z_j - z_y + a |z_y|``, and its parts.
 
     Returns ``(margin, z_y, slope, weights, total)``: ``slope = 1 - a
@@ -149,26 +146,40 @@ def _margin(z, a, set_targets, is_target, class_ids, safe_log=False):
     non-finite logits: negatives all -inf give ``logsumexp = -inf`` (nothing
     to beat: loss 0); ``z_y = +inf`` gives ``-inf`` and ``z_y = -inf`` gives
     ``+inf``, as the formula's limits (``docs/wsoftmax.md``, "Non-finite
-    logits"). `safe_log` keeps autodiff of ``log(total)`` finite where
-    ``total = 0`` (only the `torch.compile` path differentiates through it).
+    logits").
     """
     z_y = _target_logit(z, is_target, class_ids)
     negatives = set_targets(z, -math.inf)
     peak = ops.amax(negatives, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
     # All negatives -inf: shift by the lowest float instead, so that their
     # weights are exp(-inf) = 0, not exp(-inf + inf) = NaN.
-    peak = ops.maximum(peak, float(np.finfo(keras.backend.standardize_dtype(z.dtype)).min))
+    peak = ops.maximum(peak, _lowest(z.dtype))
     weights = ops.exp(negatives - ops.expand_dims(peak, axis=-1))
     total = ops.sum(weights, axis=-1)
-    if safe_log:
-        some = ops.greater(total, 0.0)
-        log_total = ops.where(some, ops.log(ops.where(some, total, 1.0)), -math.inf)
-    else:
-        log_total = ops.log(total)  # log(0) = -inf: the limit
+    log_total = ops.log(total)  # log(0) = -inf: the limit
     # slope * z_y is z_y - a |z_y|, with a limit at z_y = +-inf (not inf - inf).
     slope = 1.0 - a * ops.sign(z_y)
     margin = log_total + peak - slope * z_y
     return margin, z_y, slope, weights, total
+
+
+def _differentiable_margin(z, a, is_target, class_ids):
+    """The margin by plain composition, for automatic differentiation (`torch.compile`).
+
+    Built on `logsumexp`, whose gradient PyTorch's compiler fuses better
+    than that of its parts. The target is masked with the lowest finite
+    float rather than -inf: a row whose negatives are all -inf then has a
+    finite `logsumexp` (that lowest float, far below any logit: the loss is
+    its limit 0) and a gradient of 0, not NaN.
+    """
+    set_targets = _target_setter(z, is_target, class_ids)
+    z_y = _target_logit(z, is_target, class_ids)
+    negatives = set_targets(z, _lowest(z.dtype))
+    return ops.logsumexp(negatives, axis=-1) - (1.0 - a * ops.sign(z_y)) * z_y
+
+
+def _lowest(dtype):
+    return float(np.finfo(keras.backend.standardize_dtype(dtype)).min)
 
 
 def _target_setter(z, is_target, class_ids):
