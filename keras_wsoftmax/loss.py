@@ -186,15 +186,15 @@ def _target_setter(z, is_target, class_ids):
     """A function ``(x, values) -> x`` with each sample's target entry set to `values`.
 
     `values` is a number or one value per sample. On eager PyTorch a scatter
-    into a copy costs one elementwise pass, where comparing class ids with
-    ``arange(C)`` and selecting with ``where`` costs about three each
-    (``reports/performance.md``); compilers (XLA, inductor) fuse the
-    comparison and the selection into their neighbours instead.
+    into a copy replaces comparing class ids with ``arange(C)`` and selecting
+    with ``where``, two slow passes there (``reports/performance.md``,
+    section 6); compilers (XLA, inductor) fuse the comparison and the
+    selection into their neighbours instead.
     """
     shape = tuple(z.shape)
     if class_ids is not None and keras.backend.backend() == "torch" and not torch_compiling():
-        # Rank 2 without reshapes: each Keras op costs about as much Python
-        # as a small tensor's arithmetic here (reports/performance.md).
+        # Rank 2 without reshapes: a Keras op's dispatch costs more than a
+        # small tensor's arithmetic here (reports/performance.md, section 6).
         rows = math.prod(shape[:-1])
         flat = len(shape) == 2
         ids = ops.squeeze(class_ids, axis=-1) if flat else ops.reshape(class_ids, (rows,))
