@@ -188,7 +188,7 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
 
 
 def synthetic(
-    num_classes, seed=0, dim=32, modes=2, noise=0.5, train_per_class=100, test_per_class=20
+    num_classes, seed=0, dim=32, modes=2, noise=1.0, train_per_class=100, test_per_class=100
 ):
     """A classification task whose class count is a free variable, for the width study.
 
@@ -199,7 +199,9 @@ def synthetic(
     it: the network must learn features. More classes crowd the same space,
     so the task gets harder as `num_classes` grows, as real tasks with more
     classes do. Balanced: `train_per_class` and `test_per_class` samples of
-    every class, shuffled. Fixed by `seed` (centres and samples).
+    every class, shuffled. Fixed by `seed` (centres and samples). At the
+    default noise a 15-epoch MLP is far from perfect at C = 10 (at noise
+    0.5 every FC width reached 100%, which tells nothing about width).
     """
     num_classes = int(num_classes)
     if num_classes < 2:

@@ -6,7 +6,7 @@ units=width)` for each width, loss and seed (every width of one seed starts
 from the same backbone weights and sees the same data order), and reports
 test accuracy with its paired difference to the widest head (95% t
 interval), the head's parameters and FLOPs per example, and the epoch time;
-it names the smallest width whose interval includes 0, and marks
+it names the smallest width from which every interval includes 0, and marks
 `min_units(C, "relu")`.
 
     python -m experiments.width --out reports/width
@@ -112,21 +112,24 @@ def results_table(summary, smallest, widest):
 
 
 def findings(summary, smallest, widest):
-    """Per loss: the smallest width whose paired interval to the widest includes 0."""
+    """Per loss: the smallest width from which every paired interval to the widest includes 0.
+
+    "From which on", not "whose": a narrow width whose interval is wide
+    (one unstable seed) includes 0 without keeping accuracy, and a wider
+    width that loses accuracy then says so.
+    """
     lines = []
     for key in dict.fromkeys(r["loss"] for r in summary):
-        rows = [r for r in summary if r["loss"] == key]
+        rows = sorted((r for r in summary if r["loss"] == key), key=lambda r: r["units"])
         wide = next(r for r in rows if r["units"] == widest)
-        keeps = [
-            r
-            for r in rows
-            if r["units"] == widest
-            or r["test_accuracy_diff"]["low"] <= 0 <= r["test_accuracy_diff"]["high"]
-        ]
-        chosen = min(keeps, key=lambda r: r["units"])
+        chosen = wide
+        for row in reversed(rows[:-1]):
+            if not row["test_accuracy_diff"]["low"] <= 0 <= row["test_accuracy_diff"]["high"]:
+                break
+            chosen = row
         line = (
-            f"- {comparison.loss_label(key)}: the smallest width whose accuracy interval to "
-            f"{widest} units includes 0 is {chosen['units']} units "
+            f"- {comparison.loss_label(key)}: the smallest width from which every accuracy "
+            f"interval to {widest} units includes 0 is {chosen['units']} units "
             f"({wide['head_parameters'] / chosen['head_parameters']:.1f}x fewer head parameters)."
         )
         at_min = next((r for r in rows if r["units"] == smallest), None)

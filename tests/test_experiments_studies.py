@@ -76,7 +76,9 @@ def test_width(tmp_path):
     assert ["test_accuracy_diff" in r for r in summary[:3]] == [True, True, False]
     report = (tmp_path / "width.md").read_text()
     assert "| **10** |" in report and "## Findings" in report
-    assert "the smallest width whose accuracy interval to 1024 units includes 0" in report
+    assert (
+        "the smallest width from which every accuracy interval to 1024 units includes 0" in report
+    )
     assert "fewer head parameters" in report
     assert (tmp_path / "width.png").stat().st_size > 0
 
@@ -92,8 +94,8 @@ def test_width_on_the_synthetic_task(tmp_path):
         512 * 30 + 30 + 30 * 30,
         512 * 120 + 120 + 120 * 30,
     ]
-    # Two epochs on 6,000 samples of 30 classes learn the task well above chance.
-    assert all(r["test_accuracy"] > 0.5 for r in summary), [r["test_accuracy"] for r in summary]
+    # Two epochs on 3,000 samples of 30 classes learn the task well above chance (1/30).
+    assert all(r["test_accuracy"] > 0.2 for r in summary), [r["test_accuracy"] for r in summary]
     report = (tmp_path / "width.md").read_text()
     assert "an MLP (two ReLU layers of 512" in report and "synthetic(30)" in report
     assert "| **30** |" in report
@@ -163,3 +165,21 @@ def test_same_command_same_numbers(tmp_path):
     for a, b in zip(first, second, strict=True):
         for key in ["test_accuracy", "train_accuracy", "compactness_deg", "ece", "nll"]:
             assert a[key] == b[key], key
+
+
+def test_width_findings_need_every_wider_interval_to_hold_zero():
+    def row(units, low, high):
+        diff = None if low is None else {"mean": (low + high) / 2, "low": low, "high": high}
+        return {
+            "loss": "cross-entropy",
+            "units": units,
+            "test_accuracy_diff": diff,
+            "head_parameters": units * 10,
+            "flops": units * 20,
+            "mean_epoch_seconds": 1.0,
+        }
+
+    # 10 units: one unstable seed widens the interval over 0; 20 units loses accuracy.
+    summary = [row(10, -7.0, 1.0), row(20, -0.9, -0.3), row(40, -0.4, 0.1), row(1024, None, None)]
+    (line,) = width.findings(summary, smallest=10, widest=1024)
+    assert "includes 0 is 40 units" in line
