@@ -16,30 +16,33 @@ def cnn(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
     calls with one seed and one head start from the same weights. `dropout`
     is the rate before the head (0 leaves the layer out).
     """
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    layers = [
-        keras.Input(input_shape),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-    ]
-    if dropout:
-        layers.append(keras.layers.Dropout(dropout))
-    return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
+
+    def backbone():
+        return [
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+        ]
+
+    return _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs)
 
 
 def mlp(input_shape, num_classes, seed, dropout=0.5, hidden=512, **head_kwargs):
     """Two ReLU layers of `hidden` units, dropout, and `WSoftmaxHead`; fresh session and seed as `cnn`."""
+
+    def backbone():
+        return [keras.layers.Dense(hidden, activation="relu") for _ in range(2)]
+
+    return _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs)
+
+
+def _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs):
+    """``Input -> backbone() -> Dropout -> WSoftmaxHead``, built after clearing the session and seeding."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    layers = [
-        keras.Input(input_shape),
-        keras.layers.Dense(hidden, activation="relu"),
-        keras.layers.Dense(hidden, activation="relu"),
-    ]
+    layers = [keras.Input(input_shape), *backbone()]
     if dropout:
         layers.append(keras.layers.Dropout(dropout))
     return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
