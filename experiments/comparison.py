@@ -79,6 +79,7 @@ class Settings(NamedTuple):
     scale: float = DEFAULT_SCALE
     dropout: float = 0.5
     verbose: int = 0
+    fit_target: float | None = None  # stop once an epoch's training accuracy reaches it
 
 
 def add_loss_flags(p, losses=None):
@@ -113,7 +114,15 @@ def measured_run(
         scale=settings.scale,
     )
     loss = make_loss(loss_key, settings.scale)
-    result, _ = train(model, loss, dataset, settings.epochs, settings.batch_size, settings.verbose)
+    result, _ = train(
+        model,
+        loss,
+        dataset,
+        settings.epochs,
+        settings.batch_size,
+        settings.verbose,
+        fit_target=settings.fit_target,
+    )
     logits, features, _ = outputs(model, dataset.x_test)
     result.update(geometry.calibration(logits, dataset.y_test))
     result.update(feature_geometry(features, dataset.y_test))
@@ -169,6 +178,7 @@ METRIC_NAMES = {
     "backbone_recall_at_1": "backbone Recall@1 (%)",
     "backbone_map": "backbone mAP (%)",
     "mean_epoch_seconds": "s / epoch",
+    "epochs_trained": "epochs trained",
 }
 # Metrics kept as fractions in the runs and printed in %.
 PERCENT = {name for name, words in METRIC_NAMES.items() if "(%)" in words or "points" in words}
@@ -248,7 +258,7 @@ def table(summary, group, metrics, diffs):
         cells.append(loss_label(row["loss"]))
         for metric in metrics:
             scale = 100.0 if metric in PERCENT else 1.0
-            digits = 2 if metric in PERCENT else 1 if metric.endswith("_deg") else 3
+            digits = 2 if metric in PERCENT else 1 if metric.endswith(("_deg", "_trained")) else 3
             cells.append(reporting.mean_std_cell(row, metric, scale, digits))
             if metric in diffs:
                 cells.append(reporting.difference_cell(row, metric, scale, digits))

@@ -44,6 +44,22 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class StopWhenFitted(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose training accuracy reaches `target`.
+
+    "Trained until it fits" as a budget: each run stops when it has fitted,
+    not after a count of epochs that fits some losses and not others.
+    """
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["accuracy"] >= self.target:
+            self.model.stop_training = True
+
+
 def head_of(model):
     """The model's `WSoftmaxHead` (its last layer)."""
     head = model.layers[-1]
@@ -52,12 +68,15 @@ def head_of(model):
     return head
 
 
-def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False):
+def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False, fit_target=None):
     """Fits `model` with `loss` (Adam 1e-3) on `dataset`'s training set.
 
-    Returns ``(result, history)``: `result` holds the test accuracy and
-    cross-entropy, the epoch times and the head's size; `history` is Keras's
-    per-epoch history (with the test set as validation data if `validate`).
+    At most `epochs` epochs; with `fit_target`, training stops early once an
+    epoch's training accuracy reaches it (`StopWhenFitted`). Returns
+    ``(result, history)``: `result` holds the test accuracy and
+    cross-entropy, the epoch times (one per epoch trained) and the head's
+    size; `history` is Keras's per-epoch history (with the test set as
+    validation data if `validate`).
     """
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -74,7 +93,7 @@ def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False):
         epochs=epochs,
         batch_size=batch_size,
         validation_data=(dataset.x_test, dataset.y_test) if validate else None,
-        callbacks=[timer],
+        callbacks=[timer] + ([StopWhenFitted(fit_target)] if fit_target else []),
         verbose=verbose,
     )
     _, accuracy, cross_entropy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
@@ -83,6 +102,7 @@ def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False):
         "test_accuracy": float(accuracy),
         "test_cross_entropy": float(cross_entropy),
         "epoch_seconds": timer.seconds,
+        "epochs_trained": len(timer.seconds),
         "mean_epoch_seconds": float(np.mean(timer.seconds)),
         "head_units": head.units,
         "head_parameters": int(head.count_params()),
