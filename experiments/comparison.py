@@ -6,6 +6,8 @@ loss at one seed starts from the same weights and sees the same data in the
 same order, so differences to cross-entropy are paired by seed.
 """
 
+import json
+from collections import Counter
 from typing import NamedTuple
 
 import keras
@@ -90,6 +92,52 @@ def add_loss_flags(p, losses=None):
         help="cross-entropy, wsoftmax-ALPHA, cosface, arcface, label-smoothing",
     )
     p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs of the report already in --out (same settings), run only the rest",
+    )
+
+
+# Flags that choose which runs a study makes or where it writes, not what a run computes.
+PLAN_FLAGS = {"seed", "seeds", "losses", "out", "verbose", "resume"}
+
+
+def earlier_runs(args, stem, group, plan_flags=()):
+    """With ``--resume``: the runs of the report ``{args.out}/{stem}.json``, by (group, seed, loss).
+
+    A long study stopped part way, or run with fewer seeds, continues from
+    its report instead of starting over; on a deterministic backend a
+    reused run holds exactly the numbers a new one would. Runs are reused
+    only from a report with the same settings: every flag but those that
+    choose the runs (`PLAN_FLAGS` and the study's own `plan_flags`, such
+    as its noise rates) must be equal, or the study exits naming the
+    flags that differ. Each reused run records the report it came from
+    (``reused_from``), which `conclude` names in the new report.
+    """
+    path = args.out / f"{stem}.json"
+    if not args.resume or not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    ignored = PLAN_FLAGS | set(plan_flags)
+    current = json.loads(json.dumps(vars(args), default=str))
+    differ = sorted(
+        name
+        for name in (current.keys() | saved["args"].keys()) - ignored
+        if current.get(name) != saved["args"].get(name)
+    )
+    if differ:
+        raise SystemExit(
+            f"--resume: {path} was made with other settings ({', '.join(differ)}: "
+            f"{[saved['args'].get(n) for n in differ]} there, {[current.get(n) for n in differ]} "
+            "now); use another --out or the same flags."
+        )
+    source = f"{saved['provenance']['date']}: `{saved['provenance']['command']}`"
+    runs = {}
+    for run in saved["runs"]:
+        run.setdefault("reused_from", source)
+        runs[(run[group], run["seed"], run["loss"])] = run
+    return runs
 
 
 def measured_run(
@@ -272,9 +320,15 @@ def conclude(args, stem, title, runs, group, metrics, diffs, plotted, preamble):
     Prints and writes the table (`metrics`, with paired intervals for
     `diffs`), one line of findings per loss from the intervals of `diffs`,
     and a figure of the `plotted` metrics, after `preamble` (budget, model,
-    how to read the table).
+    how to read the table) and a line per report that runs were reused from
+    (`earlier_runs`).
     """
     summary = summarize(runs, metrics, group=group)
+    reused = Counter(run["reused_from"] for run in runs if "reused_from" in run)
+    preamble += "".join(
+        f"\n\n{count} of these {len(runs)} runs are reused (`--resume`) from the report of {source}."
+        for source, count in reused.items()
+    )
     result_table = table(summary, group, metrics, diffs)
     found = findings(summary, group, diffs)
     print("\n" + result_table + "\n\n" + "\n".join(found))

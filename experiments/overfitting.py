@@ -55,6 +55,7 @@ def main(argv=None):
     comparison.add_loss_flags(p)
     args, determinism, full = cli.start(p, argv)
 
+    earlier = comparison.earlier_runs(args, "overfitting", "size", ["sizes"])
     runs = []
     plan = [(size, seed) for size in args.sizes for seed in cli.seeds(args)]
     for i, (size, seed) in enumerate(plan, 1):
@@ -69,6 +70,9 @@ def main(argv=None):
         )
         for loss_key in args.losses:
             print(f"[{i}/{len(plan)}] {size} samples, seed {seed}, {loss_key}", flush=True)
+            if (size, seed, loss_key) in earlier:
+                runs.append(earlier[size, seed, loss_key])
+                continue
             result, _ = comparison.measured_run(
                 subset, loss_key, seed, settings, train_accuracy=True, units=args.units
             )

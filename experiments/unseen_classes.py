@@ -41,10 +41,14 @@ def main(argv=None):
     seen, unseen_x, unseen_y = data.split_classes(full, args.seen)
     settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
 
+    earlier = comparison.earlier_runs(args, "unseen_classes", "task")
     runs = []
     for seed in cli.seeds(args):
         for loss_key in args.losses:
             print(f"seed {seed}, {loss_key}", flush=True)
+            if ("unseen", seed, loss_key) in earlier:
+                runs.append(earlier["unseen", seed, loss_key])
+                continue
             result, model = comparison.measured_run(
                 seen, loss_key, seed, settings, units=args.units
             )

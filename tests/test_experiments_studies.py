@@ -157,6 +157,26 @@ def test_noisy_labels(tmp_path):
 
 
 @pytest.mark.usefixtures("fashion_mnist")
+def test_resume_keeps_the_runs_it_has_and_adds_the_rest(tmp_path):
+    argv = [*QUICK, "--rates", "0.2", "--losses", "cross-entropy", "wsoftmax-0.5"]
+    argv += ["--out", str(tmp_path)]
+    noisy_labels.main([*argv, "--seeds", "1"])
+    first = json.loads((tmp_path / "noisy_labels.json").read_text())["runs"]
+    noisy_labels.main([*argv, "--seeds", "2", "--resume"])
+    runs = json.loads((tmp_path / "noisy_labels.json").read_text())["runs"]
+    assert [(r["seed"], r["loss"]) for r in runs] == [
+        (s, k) for s in (0, 1) for k in ("cross-entropy", "wsoftmax-0.5")
+    ]
+    for earlier, kept in zip(first, runs[:2], strict=True):
+        assert kept.pop("reused_from").endswith("`")  # the earlier report's date and command
+        assert kept == earlier
+    assert not any("reused_from" in r for r in runs[2:])
+    assert "2 of these 4 runs are reused (`--resume`)" in (tmp_path / "noisy_labels.md").read_text()
+    with pytest.raises(SystemExit, match=r"other settings \(epochs: \[1\] there, \[2\] now\)"):
+        noisy_labels.main([*argv, "--seeds", "2", "--resume", "--epochs", "2"])
+
+
+@pytest.mark.usefixtures("fashion_mnist")
 def test_same_command_same_numbers(tmp_path):
     """The studies are deterministic on every backend: two runs, identical numbers."""
     argv = [*QUICK, "--seeds", "1", "--sizes", "128", "--losses", "cross-entropy", "wsoftmax-0.2"]
