@@ -156,13 +156,7 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
         DataUnavailable: with a paragraph saying how to get the data.
     """
     if dataset.startswith(SYNTHETIC):
-        generated = synthetic(_synthetic_classes(dataset))
-        return generated._replace(
-            x_train=generated.x_train[:limit],
-            y_train=generated.y_train[:limit],
-            x_test=generated.x_test[:test_limit],
-            y_test=generated.y_test[:test_limit],
-        )
+        return _first(synthetic(_synthetic_classes(dataset)), limit, test_limit)
     tfds_dir = tfds_dir or os.environ.get("TFDS_DATA_DIR")
     idx_dir = find_idx_dir(data_dir) if dataset == "fashion_mnist" else None
     source = FashionMnistIdx(idx_dir=idx_dir, data_dir=tfds_dir) if idx_dir else dataset
@@ -176,14 +170,26 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
             "Check the name and the network, or use the offline default "
             "--dataset fashion_mnist."
         ) from error
-    x_train, y_train = x_train[:limit], y_train[:limit]
-    x_test, y_test = x_test[:test_limit], y_test[:test_limit]
-    return Dataset(
-        _scale(x_train),
-        y_train.astype(np.int32),
-        _scale(x_test),
-        y_test.astype(np.int32),
-        num_classes,
+    return _first(
+        Dataset(
+            _scale(x_train),
+            y_train.astype(np.int32),
+            _scale(x_test),
+            y_test.astype(np.int32),
+            num_classes,
+        ),
+        limit,
+        test_limit,
+    )
+
+
+def _first(dataset, limit, test_limit):
+    """`dataset` with only its first `limit` training and `test_limit` test samples (None: all)."""
+    return dataset._replace(
+        x_train=dataset.x_train[:limit],
+        y_train=dataset.y_train[:limit],
+        x_test=dataset.x_test[:test_limit],
+        y_test=dataset.y_test[:test_limit],
     )
 
 
