@@ -157,8 +157,7 @@ def _margin(z, a, set_targets, is_target, class_ids):
     weights = ops.exp(negatives - ops.expand_dims(peak, axis=-1))
     total = ops.sum(weights, axis=-1)
     log_total = ops.log(total)  # log(0) = -inf: the limit
-    # slope * z_y is z_y - a |z_y|, with a limit at z_y = +-inf (not inf - inf).
-    slope = 1.0 - a * ops.sign(z_y)
+    slope = _slope(z_y, a)
     margin = log_total + peak - slope * z_y
     return margin, z_y, slope, weights, total
 
@@ -175,7 +174,16 @@ def _differentiable_margin(z, a, is_target, class_ids):
     set_targets = _target_setter(z, is_target, class_ids)
     z_y = _target_logit(z, is_target, class_ids)
     negatives = set_targets(z, _lowest(z.dtype))
-    return ops.logsumexp(negatives, axis=-1) - (1.0 - a * ops.sign(z_y)) * z_y
+    return ops.logsumexp(negatives, axis=-1) - _slope(z_y, a) * z_y
+
+
+def _slope(z_y, a):
+    """``1 - a sign(z_y)``: times `z_y` it is ``z_y - a |z_y|``, with a limit at ``z_y = +-inf``.
+
+    Written as a product rather than ``z_y - a * abs(z_y)``, which is
+    ``inf - inf = NaN`` at ``z_y = +inf``.
+    """
+    return 1.0 - a * ops.sign(z_y)
 
 
 def _lowest(dtype):
