@@ -85,6 +85,7 @@ class Settings(NamedTuple):
 
 
 def add_loss_flags(p, losses=None):
+    """``--losses``, ``--scale`` and ``--resume``: the flags of a study that compares losses."""
     p.add_argument(
         "--losses",
         nargs="+",
@@ -314,6 +315,16 @@ def table(summary, group, metrics, diffs):
     return reporting.markdown_table(header, rows)
 
 
+def reuse_note(runs):
+    """For a report: how many of `runs` came from which earlier report (`earlier_runs`); "" if none."""
+    reused = Counter(run["reused_from"] for run in runs if "reused_from" in run)
+    return "".join(
+        f"\n\n{count} of these {len(runs)} runs are reused (`--resume`) from the report of "
+        f"{source}; their epoch times are that run's."
+        for source, count in reused.items()
+    )
+
+
 def conclude(args, stem, title, runs, group, metrics, diffs, plotted, preamble):
     """Summarizes an evidence study and writes its report; returns the summary.
 
@@ -324,11 +335,7 @@ def conclude(args, stem, title, runs, group, metrics, diffs, plotted, preamble):
     (`earlier_runs`).
     """
     summary = summarize(runs, metrics, group=group)
-    reused = Counter(run["reused_from"] for run in runs if "reused_from" in run)
-    preamble += "".join(
-        f"\n\n{count} of these {len(runs)} runs are reused (`--resume`) from the report of {source}."
-        for source, count in reused.items()
-    )
+    preamble += reuse_note(runs)
     result_table = table(summary, group, metrics, diffs)
     found = findings(summary, group, diffs)
     print("\n" + result_table + "\n\n" + "\n".join(found))

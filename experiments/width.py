@@ -36,6 +36,7 @@ def main(argv=None):
     widths = sorted(args.widths or default_widths(dataset.num_classes))
     smallest = min_units(dataset.num_classes, "relu")
 
+    earlier = comparison.earlier_runs(args, "width", "units", ["widths"])
     runs = []
     # Seed-major order: a load change on a shared machine then touches every
     # width alike instead of skewing the epoch times of some.
@@ -44,6 +45,9 @@ def main(argv=None):
     ]
     for i, (seed, key, units) in enumerate(plan, 1):
         print(f"\n[{i}/{len(plan)}] {key}, {units} units, seed {seed}", flush=True)
+        if (units, seed, key) in earlier:
+            runs.append(earlier[units, seed, key])
+            continue
         result, model = comparison.measured_run(dataset, key, seed, settings, units=units)
         input_dim = model.layers[-1].input.shape[-1]
         result.update({"units": units, "flops": head_flops(input_dim, units, dataset.num_classes)})
@@ -75,7 +79,8 @@ def main(argv=None):
         f"`min_units({dataset.num_classes}, 'relu') = {smallest}` (bold). Δ is the paired "
         f"difference to {widths[-1]} units at the same loss and seed, with its 95% t interval. "
         "FLOPs are counted (`experiments.models.head_flops`), not measured; epoch times are "
-        "wall-clock on this machine, comparable within this run only.\n\n"
+        "wall-clock on this machine, comparable within this run only."
+        f"{comparison.reuse_note(runs)}\n\n"
         f"{table}\n\n## Findings\n\n" + "\n".join(found) + "\n\n![width](width.png)\n",
         figures={"width": plot(summary, smallest, args)},
     )

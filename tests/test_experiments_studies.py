@@ -99,6 +99,14 @@ def test_width_on_the_synthetic_task(tmp_path):
     report = (tmp_path / "width.md").read_text()
     assert "an MLP (two ReLU layers of 512" in report and "synthetic(30)" in report
     assert "| **30** |" in report
+    # A third seed resumes from that report: 8 runs kept, 4 new, the same summary for seeds 0-1.
+    resumed = width.main(
+        [*argv, "--seeds", "3", "--widths", "30", "120", "--resume", "--out", str(tmp_path)]
+    )
+    runs = json.loads((tmp_path / "width.json").read_text())["runs"]
+    assert sum("reused_from" in r for r in runs) == 8 and len(runs) == 12
+    assert [r["seeds"] for r in resumed] == [[0, 1, 2]] * 4
+    assert "8 of these 12 runs are reused (`--resume`)" in (tmp_path / "width.md").read_text()
 
 
 @pytest.mark.usefixtures("fashion_mnist")
