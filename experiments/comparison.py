@@ -114,7 +114,7 @@ def earlier_runs(args, stem, group, plan_flags=()):
     choose the runs (`PLAN_FLAGS` and the study's own `plan_flags`, such
     as its noise rates) must be equal, or the study exits naming the
     flags that differ. Each reused run records the report it came from
-    (``reused_from``), which `conclude` names in the new report.
+    (``reused_from``), which `reuse_note` names in the new report.
     """
     path = args.out / f"{stem}.json"
     if not args.resume or not path.exists():
