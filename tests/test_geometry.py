@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from keras_wsoftmax import FeatureGeometry, WSoftmax
-from keras_wsoftmax.geometry import expected_calibration_error, feature_geometry
+from keras_wsoftmax.geometry import (
+    angle_degrees,
+    expected_calibration_error,
+    feature_geometry,
+)
 from tests.helpers.blobs import NUM_FEATURES, blob_model, blobs
 
 
@@ -24,6 +28,23 @@ def test_dead_features_are_counted_and_left_out():
     features = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
     geometry = feature_geometry(features, [0, 0, 1, 1])
     assert geometry["dead_feature_fraction"] == 0.25 and geometry["compactness_deg"] == 0.0
+
+
+def test_separation_agrees_with_angles_pair_by_pair():
+    rng = np.random.default_rng(0)
+    features, labels = rng.standard_normal((60, 5)), np.repeat(np.arange(6), 10)
+    means = [features[labels == c].mean(axis=0) for c in range(6)]
+    angles = [angle_degrees(a, b) for i, a in enumerate(means) for b in means[i + 1 :]]
+    geometry = feature_geometry(features, labels)
+    assert geometry["separation_min_deg"] == pytest.approx(min(angles))
+    assert geometry["separation_mean_deg"] == pytest.approx(np.mean(angles))
+
+
+def test_separation_of_many_wide_classes_fits_in_memory():
+    # Pairs by broadcasting would need 2000 x 2000 x 2000 float64 (64 GB).
+    features = np.random.default_rng(0).standard_normal((4000, 2000))
+    geometry = feature_geometry(features, np.arange(4000) % 2000)
+    assert 0 < geometry["separation_min_deg"] <= geometry["separation_mean_deg"] < 180
 
 
 def test_geometry_needs_two_classes():
