@@ -68,7 +68,7 @@ def main(argv=None):
         {"summary": summary, "runs": runs},
         f"{reporting.budget_markdown(args.epochs, args.batch_size, dataset, cli.seeds(args))}; "
         f"{determinism}\n"
-        "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C)` at `min_units` "
+        "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C, units=min_units(C))` "
         f"(cosine head: `normalize=True, scale={args.scale:g}`; plain head: `normalize=False`)\n\n"
         "Mean ± standard deviation over seeds; Δ is the paired difference to alpha = 0 "
         "(exactly cross-entropy) of the same head at the same seed, with its 95% t interval. "

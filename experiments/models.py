@@ -1,11 +1,14 @@
 """The models the studies train: the Keras MNIST example CNN for images, an MLP for vectors.
 
-Both end in `WSoftmaxHead`; `for_inputs` picks by the input's rank.
+Both end in `WSoftmaxHead`; `for_inputs` picks by the input's rank. Unless
+given `units`, the head is at the paper's width, `min_units`, not at the
+head's default `recommended_units`: the studies measure the paper's
+configuration, and their committed reports were run there.
 """
 
 import keras
 
-from keras_wsoftmax import WSoftmaxHead
+from keras_wsoftmax import WSoftmaxHead, min_units
 
 
 def cnn(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
@@ -45,6 +48,8 @@ def _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs):
     layers = [keras.Input(input_shape), *backbone()]
     if dropout:
         layers.append(keras.layers.Dropout(dropout))
+    if head_kwargs.get("units") is None:
+        head_kwargs["units"] = min_units(num_classes, head_kwargs.get("activation", "relu"))
     return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
 
 

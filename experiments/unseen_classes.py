@@ -75,7 +75,7 @@ def main(argv=None):
         f"- Retrieval set: the {len(unseen_y)} test images of the other classes; each queries "
         "all the others by cosine similarity\n"
         f"- Model: the examples' CNN (dropout 0.5) ending in `WSoftmaxHead({seen.num_classes}"
-        f"{'' if args.units is None else f', units={args.units}'})` (cosine logits, scale "
+        f", units={args.units or 'min_units(C)'})` (cosine logits, scale "
         f"{args.scale:g}); FC features are the head's, backbone features its input\n\n"
         "Mean ± std over seeds, in %; Δ is the paired difference to cross-entropy at the same "
         "seed with its 95% t interval, in points. Accuracy and ECE on the seen classes' test "

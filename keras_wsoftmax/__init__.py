@@ -4,7 +4,7 @@ from keras_wsoftmax.geometry import FeatureGeometry
 from keras_wsoftmax.head import DEFAULT_SCALE, WSoftmaxHead
 from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
 from keras_wsoftmax.scheduler import AlphaScheduler
-from keras_wsoftmax.sizing import min_units
+from keras_wsoftmax.sizing import min_units, recommended_units
 
 __version__ = "0.2.0.dev0"
 
@@ -16,5 +16,6 @@ __all__ = [
     "WSoftmax",
     "WSoftmaxHead",
     "min_units",
+    "recommended_units",
     "wsoftmax",
 ]

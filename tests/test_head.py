@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_wsoftmax import WSoftmaxHead, min_units
+from keras_wsoftmax import WSoftmaxHead, recommended_units
 
 
 def numpy_head(head, inputs):
@@ -44,13 +44,14 @@ def test_dead_features_give_zero_logits():
 
 
 @pytest.mark.parametrize(
-    "activation, units", [("relu", 10), (None, 9), ("tanh", 9), ("sigmoid", 10)]
+    "num_classes, activation, units",
+    [(10, "relu", 160), (10, None, 160), (3, "tanh", 48), (300, "sigmoid", 4096)],
 )
-def test_default_units_are_min_units(activation, units):
-    head = WSoftmaxHead(10, activation=activation)
-    assert head.units == units == min_units(10, activation)
+def test_default_units_are_recommended_units(num_classes, activation, units):
+    head = WSoftmaxHead(num_classes, activation=activation)
+    assert head.units == units == recommended_units(num_classes, activation)
     head.build((None, 32))
-    assert [tuple(w.shape) for w in head.weights] == [(32, units), (units,), (units, 10)]
+    assert [tuple(w.shape) for w in head.weights] == [(32, units), (units,), (units, num_classes)]
 
 
 def test_parameter_count_without_bias():
@@ -115,7 +116,7 @@ def test_functional_and_sequential_models_and_feature_extraction():
     assert sequential.predict(x, verbose=0).shape == (5, 3)
     backbone = keras.Model(functional.inputs, head.input)
     features = keras.ops.convert_to_numpy(head.features(backbone.predict(x, verbose=0)))
-    assert features.shape == (5, 3) and np.all(features >= 0)
+    assert features.shape == (5, head.units) and np.all(features >= 0)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_wsoftmax import min_units
+from keras_wsoftmax import min_units, recommended_units
 from keras_wsoftmax.sizing import SIGN_CONSTRAINED, SIGN_FREE, activation_name
 
 # Activations that are not elementwise maps of one tensor to one of its shape.
@@ -48,6 +48,32 @@ def test_min_units(num_classes):
 def test_min_units_rejects_bad_class_counts(num_classes):
     with pytest.raises(ValueError, match=r"num_classes must be an integer >= 2"):
         min_units(num_classes)
+
+
+@pytest.mark.parametrize(
+    "num_classes, units",
+    [(2, 32), (10, 160), (100, 1600), (256, 4096), (1000, 4096), (4096, 4096), (5000, 5000)],
+)
+def test_recommended_units(num_classes, units):
+    # 16 per class, at most 4096, never below the theorem's minimum.
+    assert recommended_units(num_classes) == recommended_units(num_classes, "relu") == units
+    assert recommended_units(num_classes, None) == max(
+        min(16 * num_classes, 4096), min_units(num_classes, None)
+    )
+
+
+def test_recommended_units_never_below_min_units():
+    for num_classes in [2, 3, 255, 256, 257, 4095, 4096, 4097, 10**6]:
+        for activation in ["relu", None, "gelu"]:
+            assert recommended_units(num_classes, activation) >= min_units(num_classes, activation)
+
+
+@pytest.mark.parametrize("num_classes", [1, 2.0, "10", True])
+def test_recommended_units_rejects_what_min_units_rejects(num_classes):
+    with pytest.raises(ValueError, match=r"num_classes must be an integer >= 2"):
+        recommended_units(num_classes)
+    with pytest.raises(ValueError, match=r"units explicitly"):
+        recommended_units(10, lambda x: x)
 
 
 def test_min_units_rejects_unknown_activations():

@@ -7,10 +7,10 @@ from tests.helpers.backends import BACKEND
 from tests.helpers.blobs import NUM_CLASSES, blob_model, blobs
 
 
-# The plain-logit head gets 16 units: at its minimal width of 5 ReLU units it
-# loses a whole class on some seeds, with cross-entropy as with W-Softmax
-# (docs/head.md).
-@pytest.mark.parametrize("normalize, units", [(True, None), (False, 16)])
+# The cosine head learns at its minimal width (min_units: 5 ReLU units) and at
+# the default one; the plain-logit head gets 16 units: at 5 it loses a whole
+# class on some seeds, with cross-entropy as with W-Softmax (docs/head.md).
+@pytest.mark.parametrize("normalize, units", [(True, NUM_CLASSES), (True, None), (False, 16)])
 def test_fit_learns_a_small_task(normalize, units):
     x, y = blobs(2000, seed=0)
     x_test, y_test = blobs(1000, seed=1)
