@@ -150,9 +150,9 @@ def recommended_units(num_classes, activation="relu"):
     ``C = 100``) every paired 95% interval to the widest head included 0;
     at ``C = 1000`` the widest head measured, ``4 C``, was still 1.6 points
     better than ``2 C``, so the cap of 4096 is about the widest width
-    measured, not a width shown to be enough. ``docs/head.md`` has the table and the
-    reports. The studies used ReLU heads; other activations get the same
-    width, never below their `min_units`.
+    measured, not a width shown to be enough. ``docs/head.md`` has the
+    table and the reports. The studies used ReLU heads; other activations
+    get the same width, never below their `min_units`.
 
     Args:
         num_classes: Integer number of classes ``C >= 2``.
