@@ -3,7 +3,9 @@
 Run from a clone of the repository: ``python -m experiments.<name> --help``.
 Studies (`demo`, `alpha_grid`, `features_2d`, `width`, `overfitting`,
 `unseen_classes`, `noisy_labels`) and cost benchmarks (`loss_speed`,
-`train_step`) are thin entry points over the shared modules: `data`,
-`models`, `training`, `geometry`, `peers`, `comparison`, `statistics`,
-`reporting` and `cli`. `docs/architecture.md` says what may import what.
+`train_step`, `correctness`, `determinism_cost`, `class_parallel`) are thin
+entry points over the shared modules: `data`, `models`, `training`,
+`geometry`, `losses` (the loss registry), `peers`, `comparison`,
+`statistics`, `reporting` and `cli`. `docs/architecture.md` says what may
+import what.
 """

@@ -13,7 +13,7 @@ inter-class separation (angles). Differences to alpha = 0 are paired by seed.
 
 import matplotlib.pyplot as plt
 
-from experiments import cli, comparison, reporting
+from experiments import cli, comparison, losses, reporting
 from keras_wsoftmax import DEFAULT_SCALE
 
 HEAD_MODES = {"cosine": True, "plain": False}
@@ -89,7 +89,7 @@ def plot(summary, title):
         rows = [r for r in summary if r["mode"] == mode and r["loss"].startswith("wsoftmax-")]
         if not rows:
             continue
-        alphas = [float(r["loss"].split("-", 1)[1]) for r in rows]
+        alphas = [losses.parameter(r["loss"]) for r in rows]
         style = {"marker": marker}
         reporting.plot_mean_std(
             axes[0], alphas, rows, "test_accuracy", 100, label=f"{mode} head", **style
@@ -113,7 +113,7 @@ def plot(summary, title):
             if r["mode"] == mode and r["loss"].startswith("literal-"):
                 reporting.plot_mean_std(
                     axes[0],
-                    [float(r["loss"].split("-", 1)[1])],
+                    [losses.parameter(r["loss"])],
                     [r],
                     "test_accuracy",
                     100,

@@ -1,4 +1,4 @@
-"""Losses compared side by side: the catalogue, one measured run, and the paired summary.
+"""Losses compared side by side: the flags, one measured run, and the paired summary.
 
 The evidence studies (`overfitting`, `unseen_classes`, `noisy_labels`) each
 prepare their data per seed and call `measured_run` for every loss; every
@@ -10,67 +10,17 @@ import json
 from collections import Counter
 from typing import NamedTuple
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import geometry, peers, reporting
+from experiments import geometry, reporting
+from experiments.losses import BASELINE, DEFAULT_LOSSES, make
+from experiments.losses import label as loss_label
 from experiments.models import for_inputs
 from experiments.statistics import mean_std, paired_difference, verdict
 from experiments.training import outputs, train
-from keras_wsoftmax import DEFAULT_SCALE, WSoftmax
+from keras_wsoftmax import DEFAULT_SCALE
 from keras_wsoftmax.geometry import feature_geometry
-
-BASELINE = "cross-entropy"
-DEFAULT_LOSSES = [
-    BASELINE,
-    "wsoftmax-0.1",
-    "wsoftmax-0.2",
-    "wsoftmax-0.35",
-    "wsoftmax-0.5",
-    "cosface",
-    "arcface",
-    "label-smoothing",
-]
-
-
-def make_loss(key, scale=DEFAULT_SCALE):
-    """The loss named `key`, for a cosine head of `scale`.
-
-    Keys: ``cross-entropy``, ``wsoftmax-ALPHA``, ``cosface`` (m = 0.35),
-    ``arcface`` (m = 0.5), ``label-smoothing`` (0.1), ``literal-ALPHA``
-    (the paper's literal bias).
-    """
-    if key == BASELINE:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if key.startswith("wsoftmax-"):
-        return WSoftmax(float(key.split("-", 1)[1]))
-    if key.startswith("literal-"):
-        alpha = float(key.split("-", 1)[1])
-        return peers.PeerLoss(peers.literal_wsoftmax, "literal_wsoftmax", alpha=alpha)
-    if key == "cosface":
-        return peers.PeerLoss(peers.cosface, "cosface", scale=scale, margin=0.35)
-    if key == "arcface":
-        return peers.PeerLoss(peers.arcface, "arcface", scale=scale, margin=0.5)
-    if key == "label-smoothing":
-        return peers.PeerLoss(peers.label_smoothing, "label_smoothing", smoothing=0.1)
-    raise ValueError(
-        f"unknown loss {key!r}: expected {BASELINE}, wsoftmax-ALPHA, cosface, arcface, "
-        "label-smoothing or literal-ALPHA."
-    )
-
-
-def loss_label(key):
-    """A loss key as a table label: ``W-Softmax 0.2``, ``CosFace m=0.35``, ..."""
-    if key.startswith("wsoftmax-"):
-        return f"W-Softmax {key.split('-', 1)[1]}"
-    if key.startswith("literal-"):
-        return f"literal bias {key.split('-', 1)[1]}"
-    return {
-        "cosface": "CosFace m=0.35",
-        "arcface": "ArcFace m=0.5",
-        "label-smoothing": "label smoothing 0.1",
-    }.get(key, key)
 
 
 class Settings(NamedTuple):
@@ -90,7 +40,7 @@ def add_loss_flags(p, losses=None):
         "--losses",
         nargs="+",
         default=losses or DEFAULT_LOSSES,
-        help="cross-entropy, wsoftmax-ALPHA, cosface, arcface, label-smoothing",
+        help="cross-entropy, wsoftmax-ALPHA, cosface[-M], arcface[-M], label-smoothing[-EPS]",
     )
     p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
     p.add_argument(
@@ -162,7 +112,7 @@ def measured_run(
         normalize=normalize,
         scale=settings.scale,
     )
-    loss = make_loss(loss_key, settings.scale)
+    loss = make(loss_key, settings.scale)
     result, _ = train(
         model,
         loss,

@@ -1,12 +1,13 @@
-"""W-Softmax against Keras's sparse cross-entropy: forward + backward, side by side.
+"""The package's losses against Keras's sparse cross-entropy: forward + backward, side by side.
 
 For each (N, C), times the gradient of the mean loss with respect to the
-logits for `WSoftmax` and for `SparseCategoricalCrossentropy(from_logits=True)`
-on the same logits and labels, compiled the way Keras trains on the backend
-(JAX: jit; TensorFlow: XLA, as on a GPU, or a plain tf.function with
+logits for `SparseCategoricalCrossentropy(from_logits=True)` and for each of
+`WSoftmax`, `CosFace` and `ArcFace` on the same logits (scaled cosines,
+within the default scale) and labels, compiled the way Keras trains on the
+backend (JAX: jit; TensorFlow: XLA, as on a GPU, or a plain tf.function with
 --no-xla, as on a CPU-only machine; PyTorch: eager, and `torch.compile` with
---torch-compile), alternating the two, warm-up excluded, and reports median
-times, their ratio, and the memory each needs.
+--torch-compile), alternating them, warm-up excluded, and reports median
+times, each loss's ratio to cross-entropy, and the memory each needs.
 
     KERAS_BACKEND=jax python -m experiments.loss_speed
 """
@@ -20,7 +21,7 @@ import time
 import keras
 import numpy as np
 
-from keras_wsoftmax import WSoftmax
+from keras_wsoftmax import DEFAULT_SCALE, ArcFace, CosFace, WSoftmax
 
 DEFAULT_SIZES = ["256x10", "1024x1000", "4096x1000", "1024x32000"]
 BACKEND = keras.backend.backend()
@@ -28,9 +29,17 @@ BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "f16": 2, "
 BYTES |= {"s16": 2, "u16": 2, "pred": 1, "s8": 1, "u8": 1}
 
 
+BASELINE = "cross_entropy"
+NAMES = {"cross_entropy": "CE", "wsoftmax": "W-Softmax", "cosface": "CosFace", "arcface": "ArcFace"}
+
+
 def losses():
-    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return {"cross_entropy": cross_entropy, "wsoftmax": WSoftmax(0.2)}
+    return {
+        BASELINE: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "wsoftmax": WSoftmax(0.2),
+        "cosface": CosFace(),
+        "arcface": ArcFace(),
+    }
 
 
 def gradient_function(loss, mode=None):
@@ -134,7 +143,9 @@ def measure(size, repeats, mode):
         torch._dynamo.reset()  # a fresh cache per size, not one recompile limit for all
     n, c = size
     rng = np.random.default_rng(0)
-    z = keras.ops.convert_to_tensor(rng.normal(size=(n, c)).astype(np.float32) * 3)
+    # Scaled cosines: normal logits of spread 3, within the cosine losses' scale.
+    z = rng.normal(size=(n, c)).astype(np.float32) * 3
+    z = keras.ops.convert_to_tensor(np.clip(z, -DEFAULT_SCALE, DEFAULT_SCALE))
     y = keras.ops.convert_to_tensor(rng.integers(0, c, n).astype(np.int32))
     fns = {name: gradient_function(loss, mode) for name, loss in losses().items()}
     for fn in fns.values():
@@ -161,14 +172,16 @@ def measure(size, repeats, mode):
         "n": n,
         "c": c,
         "median_ms": {k: 1e3 * v for k, v in median.items()},
-        "time_ratio": median["wsoftmax"] / median["cross_entropy"],
+        "time_ratio": {k: v / median[BASELINE] for k, v in median.items() if k != BASELINE},
         "min_bytes": min_bytes,
         "gb_per_s": {k: min_bytes / v / 1e9 for k, v in median.items()},
         "memory_bytes": {k: memory[k] for k in fns},
         "memory_kind": memory["kind"],
-        "memory_ratio": (
-            memory["wsoftmax"] / memory["cross_entropy"] if memory["cross_entropy"] else None
-        ),
+        "memory_ratio": {
+            k: memory[k] / memory[BASELINE] if memory[BASELINE] else None
+            for k in fns
+            if k != BASELINE
+        },
     }
 
 
@@ -199,24 +212,26 @@ def main(argv=None):
         f"backend {BACKEND} ({mode}) on {device_name()}, keras {keras.__version__}, "
         f"{args.repeats} repeats"
     )
+    others = [name for name in losses() if name != BASELINE]
     print(
-        "| N x C | CE ms | W-Softmax ms | time ratio | CE memory | W-Softmax memory "
-        "| memory ratio | CE GB/s | W-Softmax GB/s |"
+        "| N x C | CE ms | "
+        + " | ".join(f"{NAMES[k]} ms | {NAMES[k]} / CE" for k in others)
+        + " | CE memory | "
+        + " | ".join(f"{NAMES[k]} memory" for k in others)
+        + " | CE GB/s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---" * (4 + 3 * len(others)) + "|")
     for text in args.sizes:
         n, c = (int(v) for v in text.lower().split("x"))
         row = measure((n, c), args.repeats, mode)
         row["mode"] = mode
         rows.append(row)
-        mem = row["memory_bytes"]
-        ratio = "n/a" if row["memory_ratio"] is None else f"{row['memory_ratio']:.2f}"
-        print(
-            f"| {n} x {c} | {row['median_ms']['cross_entropy']:.3f} | {row['median_ms']['wsoftmax']:.3f} "
-            f"| {row['time_ratio']:.2f} | {_mebibytes(mem['cross_entropy'])} | {_mebibytes(mem['wsoftmax'])} "
-            f"| {ratio} | {row['gb_per_s']['cross_entropy']:.1f} | {row['gb_per_s']['wsoftmax']:.1f} |",
-            flush=True,
-        )
+        ms, mem = row["median_ms"], row["memory_bytes"]
+        cells = [f"{n} x {c}", f"{ms[BASELINE]:.3f}"]
+        cells += [f"{ms[k]:.3f} | {row['time_ratio'][k]:.2f}" for k in others]
+        cells += [_mebibytes(mem[k]) for k in [BASELINE, *others]]
+        cells.append(f"{row['gb_per_s'][BASELINE]:.1f}")
+        print("| " + " | ".join(cells) + " |", flush=True)
     print(f"memory: {rows[0]['memory_kind']}")
     if args.json:
         with open(args.json, "w") as f:

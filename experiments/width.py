@@ -15,7 +15,7 @@ it names the smallest width from which every interval includes 0, and marks
 
 import matplotlib.pyplot as plt
 
-from experiments import cli, comparison, reporting
+from experiments import cli, comparison, losses, reporting
 from experiments.models import head_flops
 from keras_wsoftmax import DEFAULT_ALPHA, min_units
 
@@ -30,7 +30,7 @@ def default_widths(num_classes):
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], epochs=3, out="runs/width", seeds=3)
     p.add_argument("--widths", type=int, nargs="+", help="default: C 2C 4C 8C 16C 1024")
-    comparison.add_loss_flags(p, losses=[comparison.BASELINE, f"wsoftmax-{DEFAULT_ALPHA:g}"])
+    comparison.add_loss_flags(p, losses=[losses.BASELINE, f"wsoftmax-{DEFAULT_ALPHA:g}"])
     args, determinism, dataset = cli.start(p, argv)
     settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
     widths = sorted(args.widths or default_widths(dataset.num_classes))
@@ -102,7 +102,7 @@ def results_table(summary, smallest, widest):
     header += ["head params", "head kFLOPs / example", "s / epoch", "ECE (%)"]
     rows = [
         [
-            comparison.loss_label(r["loss"]),
+            losses.label(r["loss"]),
             f"**{r['units']}**" if r["units"] == smallest else r["units"],
             reporting.mean_std_cell(r, "test_accuracy", 100, 2),
             reporting.difference_cell(r, "test_accuracy", 100),
@@ -133,7 +133,7 @@ def findings(summary, smallest, widest):
                 break
             chosen = row
         line = (
-            f"- {comparison.loss_label(key)}: the smallest width from which every accuracy "
+            f"- {losses.label(key)}: the smallest width from which every accuracy "
             f"interval to {widest} units includes 0 is {chosen['units']} units "
             f"({wide['head_parameters'] / chosen['head_parameters']:.1f}x fewer head parameters)."
         )
@@ -154,7 +154,7 @@ def plot(summary, smallest, args):
     for key in dict.fromkeys(r["loss"] for r in summary):
         rows = [r for r in summary if r["loss"] == key]
         units = [r["units"] for r in rows]
-        label = comparison.loss_label(key)
+        label = losses.label(key)
         reporting.plot_mean_std(axes[0], units, rows, "test_accuracy", 100, marker="o", label=label)
         reporting.plot_mean_std(axes[2], units, rows, "mean_epoch_seconds", marker="o", label=label)
     rows = [r for r in summary if r["loss"] == summary[0]["loss"]]

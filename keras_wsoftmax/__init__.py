@@ -1,5 +1,8 @@
-"""W-Softmax (weights-biased softmax) loss and a sized classifier head for Keras 3."""
+"""Margin softmax losses for Keras 3: W-Softmax (weights-biased softmax), CosFace and ArcFace,
+with a sized (cosine) classifier head."""
 
+from keras_wsoftmax.arcface import DEFAULT_ARCFACE_MARGIN, ArcFace, arcface
+from keras_wsoftmax.cosface import DEFAULT_COSFACE_MARGIN, CosFace, cosface
 from keras_wsoftmax.geometry import FeatureGeometry
 from keras_wsoftmax.head import DEFAULT_SCALE, WSoftmaxHead
 from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
@@ -10,11 +13,17 @@ __version__ = "0.2.0.dev0"
 
 __all__ = [
     "AlphaScheduler",
+    "ArcFace",
+    "CosFace",
     "DEFAULT_ALPHA",
+    "DEFAULT_ARCFACE_MARGIN",
+    "DEFAULT_COSFACE_MARGIN",
     "DEFAULT_SCALE",
     "FeatureGeometry",
     "WSoftmax",
     "WSoftmaxHead",
+    "arcface",
+    "cosface",
     "min_units",
     "recommended_units",
     "wsoftmax",

@@ -1,162 +1,136 @@
-"""What the loss takes, made uniform: logits, labels, alpha, validity, eager errors.
+"""What a margin loss takes, made uniform: logits, labels, parameters, validity, eager errors.
 
-`standardize` turns the caller's arguments into the few tensors the loss's
+`standardize` turns the caller's arguments into the few tensors the losses'
 math needs (`Inputs`), and raises a `ValueError` that names the bad value when
 the values are at hand. Inside a compiled function nothing can raise: the
 validity mask then makes a bad sample's loss NaN (the caller applies it).
 """
 
+import math
 import numbers
 from typing import Any, NamedTuple
 
 import keras
 from keras import ops
 
+from keras_wsoftmax._backend import as_tensor, eager_numpy
+from keras_wsoftmax._checks import checked_number
+
 _HALF_DTYPES = ("float16", "bfloat16")
+
+
+class Parameter(NamedTuple):
+    """A loss's margin parameter, ``low <= value < high``: a number, or a scalar tensor.
+
+    A number is checked where the loss is made or called; a tensor (a
+    learnable or scheduled margin) gets its gradient, and its range check
+    raises when eager and gives NaN losses when compiled.
+    """
+
+    name: str
+    value: Any
+    low: float
+    high: float
+    why: str = ""
+
+    def checked(self, value=None):
+        """`value` (default: this parameter's) as a float, or `ValueError` naming the range."""
+        high = "1" if self.high == 1 else "pi" if self.high == math.pi else f"{self.high:g}"
+        return checked_number(
+            self.name,
+            self.value if value is None else value,
+            integer=False,
+            in_range=lambda v: self.low <= v < self.high,
+            expected=f"a real number with {self.low:g} <= {self.name} < {high}",
+            why=self.why,
+        )
+
+    def standardized(self, dtype):
+        """The value as a float or a scalar tensor of `dtype`, and the tensor's range check (or None)."""
+        if isinstance(self.value, numbers.Real) or not hasattr(self.value, "dtype"):
+            return self.checked(), None
+        value = ops.cast(ops.convert_to_tensor(self.value), dtype)
+        if tuple(value.shape) != ():
+            raise ValueError(
+                f"{self.name} must be a scalar; received a tensor of shape {value.shape}."
+            )
+        return value, ops.logical_and(
+            ops.greater_equal(value, self.low), ops.less(value, self.high)
+        )
 
 
 class Inputs(NamedTuple):
     """The loss's inputs, standardized.
 
     logits: ``(..., C)``, float32 or wider.
-    alpha: A float, or a scalar tensor of the logits' dtype.
+    parameters: The loss's parameters, each a float or a scalar tensor of
+        the logits' dtype.
     is_target: Boolean ``(..., C)``, each sample's target class, for one-hot
         labels; None for class ids (the loss places them as fits the backend).
     class_ids: int32 ``(..., 1)`` for a gather of the target logit, or None
         for one-hot labels (the target logit is then a masked sum).
-    valid: Boolean ``(...,)``: label (and tensor alpha) valid, or ignored;
+    valid: Boolean ``(...,)``: label (and tensor parameters) valid, or ignored;
         None when eager values were checked and all are.
     kept: Boolean ``(...,)``, False where the label is `ignore_class`; None
         without `ignore_class`.
     """
 
     logits: Any
-    alpha: Any
+    parameters: tuple
     is_target: Any
     class_ids: Any
     valid: Any
     kept: Any
 
 
-def validate_alpha(alpha):
-    """Returns `alpha` as a float, or raises `ValueError` unless 0 <= alpha < 1."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise ValueError(
-            f"alpha must be a real number in [0, 1); received alpha={alpha!r} "
-            f"of type {type(alpha).__name__}."
-        )
-    alpha = float(alpha)
-    if not (0.0 <= alpha < 1.0):
-        raise ValueError(
-            f"alpha must satisfy 0 <= alpha < 1; received alpha={alpha!r}. "
-            "alpha is the size of the margin: alpha < 0 would turn it into a "
-            "slack that scores below cross-entropy, and at alpha >= 1 a "
-            "positive target logit gets no gradient (its coefficient in the "
-            "loss is 1 - alpha)."
-        )
-    return alpha
-
-
-def standardize(y_true, y_pred, alpha, ignore_class, axis=-1):
+def standardize(y_true, y_pred, parameters, ignore_class, axis=-1):
     """The loss's arguments as `Inputs`, classes last; raises on bad values when eager.
 
     Logits at ignored positions are replaced by 0: whatever they hold (an
     fp16 overflow, a masked-out region), the loss there is 0 and so is its
     gradient.
     """
-    logits = _as_tensor(y_pred)
-    labels = _as_tensor(y_true)
+    logits = as_tensor(y_pred)
+    labels = as_tensor(y_true)
     dtype = keras.backend.standardize_dtype(logits.dtype)
     if dtype in _HALF_DTYPES or not keras.backend.is_float_dtype(dtype):
         logits = ops.cast(logits, "float32")
     logits, labels = _classes_last(logits, labels, axis)
-    alpha, alpha_ok = _standardize_alpha(alpha, logits.dtype)
+    standardized = [parameter.standardized(logits.dtype) for parameter in parameters]
+    values = tuple(value for value, _ in standardized)
     labels, one_hot = _standardize_labels(labels, logits)
     num_classes = logits.shape[-1]
     is_target, class_ids, valid = _target(labels, one_hot, num_classes)
-    if alpha_ok is not None:
-        valid = ops.logical_and(valid, alpha_ok)
+    for _, ok in standardized:
+        if ok is not None:
+            valid = ops.logical_and(valid, ok)
     kept = None
     if ignore_class is not None:
         kept = ops.logical_not(_is_ignored(labels, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
-    if _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, alpha):
+    if _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, parameters, values):
         valid = None  # every sample checked valid: nothing to mask
     if kept is not None:
         logits = ops.where(ops.expand_dims(kept, axis=-1), logits, 0.0)
-    return Inputs(logits, alpha, is_target, class_ids, valid, kept)
-
-
-def torch_compiling():
-    """Whether this runs inside `torch.compile`'s tracing (False off PyTorch)."""
-    if keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    return torch.compiler.is_compiling()
-
-
-def hand_mask_to_reduction(losses, kept):
-    """Attaches `kept` as the Keras mask that `Loss.__call__` reduces with.
-
-    This is how Keras's own `sparse_categorical_crossentropy` makes
-    ``sum_over_batch_size`` average over the kept samples only. Keras exposes
-    no public setter for it, so this is the one private import of the package;
-    the ignore_class tests compare with `SparseCategoricalCrossentropy` under
-    every reduction and fail if Keras moves or changes it.
-    """
-    from keras.src.backend import set_keras_mask
-
-    set_keras_mask(losses, mask=kept)
-
-
-def _as_tensor(x):
-    """`x` as a tensor; a variable (Keras's or TensorFlow's) is read.
-
-    TensorFlow's custom gradient refuses functions that read variables, and
-    its gathers take no `ResourceVariable`; the other backends take them as
-    they are.
-    """
-    if isinstance(x, keras.Variable):
-        x = x.value
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if isinstance(x, tf.Variable):
-            return tf.convert_to_tensor(x)
-    return ops.convert_to_tensor(x)
+    return Inputs(logits, values, is_target, class_ids, valid, kept)
 
 
 def _classes_last(logits, labels, axis):
     """Moves the class axis of the logits (and of labels of the logits' rank) last."""
     rank = len(logits.shape)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -rank <= axis < rank:
-        raise ValueError(
-            f"axis must be an integer in [{-rank}, {rank}) for logits of shape "
-            f"{tuple(logits.shape)}; received axis={axis!r}."
-        )
-    axis = int(axis) % rank
+    axis = checked_number(
+        "axis",
+        axis,
+        integer=True,
+        in_range=lambda a: -rank <= a < rank,
+        expected=f"an integer in [{-rank}, {rank}) for logits of shape {tuple(logits.shape)}",
+    )
+    axis %= rank
     if axis == rank - 1:
         return logits, labels
     if len(labels.shape) == rank:  # one-hot, or class ids with a size-1 class axis
         labels = ops.moveaxis(labels, axis, -1)
     return ops.moveaxis(logits, axis, -1), labels
-
-
-def _standardize_alpha(alpha, dtype):
-    """`alpha` as a float or a scalar tensor of `dtype`, and its range check.
-
-    A Python number is validated here. A tensor's check comes back as a
-    boolean tensor, folded into the samples' validity: one host read per
-    eager call covers labels and alpha, and a compiled function gets NaN
-    losses for an alpha out of range.
-    """
-    if isinstance(alpha, numbers.Real) or not hasattr(alpha, "dtype"):
-        return validate_alpha(alpha), None
-    alpha = ops.cast(ops.convert_to_tensor(alpha), dtype)
-    if tuple(alpha.shape) != ():
-        raise ValueError(f"alpha must be a scalar; received a tensor of shape {alpha.shape}.")
-    return alpha, ops.logical_and(ops.greater_equal(alpha, 0.0), ops.less(alpha, 1.0))
 
 
 def _standardize_labels(y_true, y_pred):
@@ -225,18 +199,19 @@ def _is_ignored(y_true, one_hot, is_target, ignore_class):
     return ops.zeros_like(is_target[..., 0])
 
 
-def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, alpha):
-    """Names a bad alpha or the first bad label when the values are at hand (not traced).
+def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, parameters, values):
+    """Names a bad parameter or the first bad label when the values are at hand (not traced).
 
     Returns True when the values were at hand (and so all valid), False when traced.
     """
-    valid = _eager_numpy(valid)
+    valid = eager_numpy(valid)
     if valid is None:
         return False
     if valid.all():
         return True
-    if not isinstance(alpha, float):
-        validate_alpha(float(ops.convert_to_numpy(alpha)))
+    for parameter, value in zip(parameters, values, strict=True):
+        if not isinstance(value, float):
+            parameter.checked(float(ops.convert_to_numpy(value)))
     index = tuple(int(axis[0]) for axis in (~valid).nonzero())
     label = ops.convert_to_numpy(y_true)[index]
     if one_hot:
@@ -250,21 +225,3 @@ def _raise_if_invalid_eagerly(y_true, one_hot, num_classes, valid, alpha):
         f"an integer in [0, {num_classes}) for logits with C={num_classes} "
         "classes, or ignore_class."
     )
-
-
-def _eager_numpy(x):
-    """`x` as a NumPy array, or None inside a traced (compiled) function."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.executing_eagerly():
-            return None
-    elif backend == "jax":
-        import jax
-
-        if isinstance(x, jax.core.Tracer):
-            return None
-    elif torch_compiling():
-        return None
-    return ops.convert_to_numpy(x)

@@ -10,6 +10,7 @@ compare losses on their own data.
 import keras
 import numpy as np
 
+from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax.head import WSoftmaxHead
 
 
@@ -161,8 +162,9 @@ class FeatureGeometry(keras.callbacks.Callback):
 
     def __init__(self, validation_data, every=1, batch_size=256, bins=15, head=None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer; received every={every!r}.")
+        every = checked_number(
+            "every", every, integer=True, in_range=lambda e: e >= 1, expected="a positive integer"
+        )
         x, y = validation_data
         self.x = x
         self.y = np.asarray(y).reshape(-1)

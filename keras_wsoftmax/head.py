@@ -1,19 +1,32 @@
 """The sized classifier head: an FC layer, then a bias-free classifier."""
 
 import math
-import numbers
 import re
 
 import keras
 from keras import ops
 
+from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax.sizing import recommended_units, validate_num_classes
 
+# The head's scale of its cosines, and the cosine losses' (CosFace, ArcFace):
+# the two must be equal.
 DEFAULT_SCALE = 16.0
 
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
 # vector gets all-zero logits instead of a division by zero.
 _SQUARED_NORM_FLOOR = 1e-12
+
+
+def checked_scale(scale):
+    """`scale` as a float, or `ValueError` unless a finite number > 0."""
+    return checked_number(
+        "scale",
+        scale,
+        integer=False,
+        in_range=lambda s: 0 < s < math.inf,
+        expected="a finite number > 0",
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
@@ -86,19 +99,19 @@ class WSoftmaxHead(keras.layers.Layer):
         num_classes = validate_num_classes(num_classes)
         if units is None:
             units = recommended_units(num_classes, activation)
-        elif isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
-            raise ValueError(f"units must be a positive integer or None; received units={units!r}.")
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, numbers.Real)
-            or not (0 < scale < math.inf)
-        ):
-            raise ValueError(f"scale must be a finite number > 0; received scale={scale!r}.")
+        else:
+            units = checked_number(
+                "units",
+                units,
+                integer=True,
+                in_range=lambda u: u >= 1,
+                expected="a positive integer or None",
+            )
         self.num_classes = num_classes
-        self.units = int(units)
+        self.units = units
         self.activation = keras.activations.get(activation)
         self.normalize = bool(normalize)
-        self.scale = float(scale)
+        self.scale = checked_scale(scale)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)

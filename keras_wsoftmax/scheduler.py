@@ -2,8 +2,7 @@
 
 import keras
 
-from keras_wsoftmax._inputs import validate_alpha
-from keras_wsoftmax.loss import WSoftmax
+from keras_wsoftmax.loss import WSoftmax, validate_alpha
 
 
 class AlphaScheduler(keras.callbacks.Callback):

@@ -20,9 +20,9 @@ generators, and a cone on fewer than ``C`` generators cannot be all of
 ``R^(C-1)``.
 """
 
-import numbers
-
 import keras
+
+from keras_wsoftmax._checks import checked_number
 
 # Activations whose outputs all have one sign: their features span only an
 # orthant's worth of directions, so the classifier needs one generator more.
@@ -79,16 +79,13 @@ def activation_name(activation):
 
 def validate_num_classes(num_classes):
     """Returns `num_classes` as an int, or raises `ValueError` unless an integer >= 2."""
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Integral)
-        or num_classes < 2
-    ):
-        raise ValueError(
-            "num_classes must be an integer >= 2 (a classifier needs at least "
-            f"two classes); received num_classes={num_classes!r}."
-        )
-    return int(num_classes)
+    return checked_number(
+        "num_classes",
+        num_classes,
+        integer=True,
+        in_range=lambda c: c >= 2,
+        expected="an integer >= 2 (a classifier needs at least two classes)",
+    )
 
 
 def min_units(num_classes, activation="relu"):

@@ -34,7 +34,7 @@ def full_size_collectives(info):
     return [c for c in info["collectives"] if c["op"] == "all-gather" or NUM_CLASSES in c["dims"]]
 
 
-@pytest.fixture(scope="module", params=["cosine", "plain"])
+@pytest.fixture(scope="module", params=["cosine", "plain", "cosine-cosface", "cosine-arcface"])
 def runs(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
     split = {mesh: fit(out, mesh, request.param) for mesh in ["1x4", "2x2"]}

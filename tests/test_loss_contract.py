@@ -1,5 +1,5 @@
-"""Keras's loss contract at the edges: non-finite logits, empty batches, variables, `axis`;
-and, at alpha = 0, a port of Keras's own cross-entropy tests."""
+"""Keras's loss contract at the edges, for every loss of the package: non-finite logits, empty
+batches, variables, `axis`; and, at zero margin, a port of Keras's own cross-entropy tests."""
 
 import math
 
@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from experiments import reference
-from keras_wsoftmax import WSoftmax, wsoftmax
+from keras_wsoftmax import reference, wsoftmax
 from tests.helpers.backends import BACKEND, compiled, grad_of_sum
+from tests.helpers.losses import every_loss
 
 IGNORED = 255
 
@@ -32,11 +32,12 @@ def segmentation_case(poison):
     return logits, labels, ignored
 
 
+@every_loss
 @pytest.mark.parametrize("poison", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("jit", [False, True])
-def test_ignored_positions_get_zero_gradient_whatever_their_logits(poison, jit):
+def test_ignored_positions_get_zero_gradient_whatever_their_logits(case, poison, jit):
     logits, labels, ignored = segmentation_case(poison)
-    loss = WSoftmax(0.3, ignore_class=IGNORED)
+    loss = case.loss(ignore_class=IGNORED)
     label_tensor = keras.ops.convert_to_tensor(labels)  # torch.compile traces no NumPy
     grad = grad_of_sum(lambda z: loss(label_tensor, z), logits, jit=jit)
     assert np.isfinite(grad).all()
@@ -45,7 +46,7 @@ def test_ignored_positions_get_zero_gradient_whatever_their_logits(poison, jit):
     clean = np.where(ignored[..., None], 0.0, logits).astype(np.float32)
     np.testing.assert_allclose(numpy(loss(labels, logits)), numpy(loss(labels, clean)), rtol=1e-6)
     keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORED)
-    ours = WSoftmax(0.0, ignore_class=IGNORED)
+    ours = case.zero(ignore_class=IGNORED)
     np.testing.assert_allclose(
         numpy(ours(labels, logits)), numpy(keras_loss(labels, clean)), rtol=1e-5
     )
@@ -56,39 +57,41 @@ MASKED = np.log(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0]], np.fl
 MASKED_LABELS = np.array([0, 1, 2, 0], np.int32)
 
 
+@every_loss
 @pytest.mark.filterwarnings("ignore:divide by zero")
-@pytest.mark.parametrize("alpha", [0.0, 0.3])
 @pytest.mark.parametrize("jit", [False, True])
-def test_classes_masked_with_minus_infinity_contribute_nothing(alpha, jit):
+def test_classes_masked_with_minus_infinity_contribute_nothing(case, jit):
     labels = keras.ops.convert_to_tensor(MASKED_LABELS)
 
     def per_sample(z):
-        return wsoftmax(labels, z, alpha)
+        return case.function(labels, z)
 
     losses = numpy(
         (compiled(per_sample) if jit else per_sample)(keras.ops.convert_to_tensor(MASKED))
     )
-    expected = reference.wsoftmax(MASKED, MASKED_LABELS, alpha)
+    expected = case.reference(MASKED, MASKED_LABELS)
     np.testing.assert_array_equal(expected[:3], 0.0)  # the reference says the limit too
     np.testing.assert_allclose(losses, expected, rtol=1e-6, atol=1e-7)
     grad = grad_of_sum(per_sample, MASKED, jit=jit)
     assert np.isfinite(grad).all() and (grad[:3] == 0).all()
     np.testing.assert_allclose(
-        grad, reference.wsoftmax_grad(MASKED, MASKED_LABELS, alpha), rtol=1e-5, atol=1e-7
+        grad, case.reference_grad(MASKED, MASKED_LABELS), rtol=1e-5, atol=1e-7
     )
 
 
+@every_loss
 @pytest.mark.skipif(BACKEND == "jax", reason="Keras's JAX cross-entropy gives NaN here")
-def test_masked_classes_as_keras():
+def test_masked_classes_as_keras(case):
     keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
     np.testing.assert_allclose(
-        numpy(WSoftmax(0.0, reduction=None)(MASKED_LABELS, MASKED)),
+        numpy(case.zero(reduction=None)(MASKED_LABELS, MASKED)),
         numpy(keras_loss(MASKED_LABELS, MASKED)),
         atol=1e-7,
     )
 
 
 def test_infinite_target_logits_take_their_limits():
+    """W-Softmax's limits; a cosine loss refuses an infinite target (test_losses)."""
     logits = np.array([[math.inf, 1.0, 2.0], [-math.inf, 1.0, 2.0], [1.0, math.inf, 2.0]])
     labels = np.array([0, 0, 0])
     losses = numpy(wsoftmax(labels, logits.astype(np.float32), 0.3))
@@ -104,9 +107,12 @@ def test_infinite_target_logits_take_their_limits():
     assert grad[1, 0] == pytest.approx(-1.3)
 
 
-def test_nan_in_a_kept_position_stays_in_its_sample():
-    logits = np.array([[1.0, math.nan, 0.0], [1.0, 2.0, 0.0]], np.float32)
-    losses = numpy(wsoftmax(np.array([0, 0]), logits, 0.2))
+@every_loss
+@pytest.mark.parametrize("position", [0, 1])
+def test_nan_in_a_kept_position_stays_in_its_sample(case, position):
+    logits = np.array([[1.0, 0.5, 0.0], [1.0, 2.0, 0.0]], np.float32)
+    logits[0, position] = math.nan  # the target's logit, or a negative's
+    losses = numpy(case.function(np.array([0, 0]), logits))
     assert math.isnan(losses[0]) and math.isfinite(losses[1])
 
 
@@ -115,12 +121,13 @@ def test_nan_in_a_kept_position_stays_in_its_sample():
 REDUCTIONS = ["sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none", None]
 
 
+@every_loss
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("ignore_class", [None, IGNORED])
-def test_empty_batch_as_keras(reduction, ignore_class):
+def test_empty_batch_as_keras(case, reduction, ignore_class):
     logits, labels = np.zeros((0, 4), np.float32), np.zeros((0,), np.int32)
     kwargs = {"reduction": reduction, "ignore_class": ignore_class}
-    ours = numpy(WSoftmax(0.2, **kwargs)(labels, logits))
+    ours = numpy(case.loss(**kwargs)(labels, logits))
     theirs = numpy(
         keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kwargs)(labels, logits)
     )
@@ -128,58 +135,63 @@ def test_empty_batch_as_keras(reduction, ignore_class):
     np.testing.assert_array_equal(ours, theirs)
 
 
-def test_empty_batch_of_one_hot_labels_and_segmentation_maps():
-    assert numpy(wsoftmax(np.zeros((0, 4)), np.zeros((0, 4), np.float32), 0.2)).shape == (0,)
+@every_loss
+def test_empty_batch_of_one_hot_labels_and_segmentation_maps(case):
+    assert numpy(case.function(np.zeros((0, 4)), np.zeros((0, 4), np.float32))).shape == (0,)
     maps = np.zeros((2, 0, 3, 5), np.float32)
-    assert numpy(wsoftmax(np.zeros((2, 0, 3), np.int32), maps, 0.2)).shape == (2, 0, 3)
+    assert numpy(case.function(np.zeros((2, 0, 3), np.int32), maps)).shape == (2, 0, 3)
 
 
-def test_empty_batch_gradient_is_empty():
-    grad = grad_of_sum(lambda z: wsoftmax(np.zeros((0,), np.int32), z, 0.2), np.zeros((0, 4)))
+@every_loss
+def test_empty_batch_gradient_is_empty(case):
+    grad = grad_of_sum(lambda z: case.function(np.zeros((0,), np.int32), z), np.zeros((0, 4)))
     assert grad.shape == (0, 4)
 
 
 # Variables ---------------------------------------------------------------
 
 
-def test_logits_in_a_keras_variable():
+@every_loss
+def test_logits_in_a_keras_variable(case):
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(6, 4)).astype(np.float32)
     labels = rng.integers(0, 4, 6).astype(np.int32)
     variable = keras.Variable(logits)
     np.testing.assert_allclose(
-        numpy(wsoftmax(labels, variable, 0.3)), numpy(wsoftmax(labels, logits, 0.3)), rtol=1e-6
+        numpy(case.function(labels, variable)), numpy(case.function(labels, logits)), rtol=1e-6
     )
     np.testing.assert_allclose(
-        numpy(WSoftmax(0.3)(keras.Variable(labels, dtype="int32", trainable=False), variable)),
-        numpy(WSoftmax(0.3)(labels, logits)),
+        numpy(case.loss()(keras.Variable(labels, dtype="int32", trainable=False), variable)),
+        numpy(case.loss()(labels, logits)),
         rtol=1e-6,
     )
 
 
+@every_loss
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's variables")
-def test_tensorflow_variables_and_their_gradient():
+def test_tensorflow_variables_and_their_gradient(case):
     import tensorflow as tf
 
     rng = np.random.default_rng(2)
     logits = tf.Variable(rng.normal(size=(6, 4)).astype(np.float32))
     labels = tf.Variable(rng.integers(0, 4, 6).astype(np.int32))
     with tf.GradientTape() as tape:
-        total = tf.reduce_sum(wsoftmax(labels, logits, 0.3))
+        total = tf.reduce_sum(case.function(labels, logits))
     grad = tape.gradient(total, logits).numpy()
-    expected = reference.wsoftmax_grad(logits.numpy(), labels.numpy(), 0.3)
+    expected = case.reference_grad(logits.numpy(), labels.numpy())
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
 
 
+@every_loss
 @pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's parameters")
-def test_torch_parameters_and_their_gradient():
+def test_torch_parameters_and_their_gradient(case):
     import torch
 
     rng = np.random.default_rng(3)
     logits = torch.nn.Parameter(torch.tensor(rng.normal(size=(6, 4)), dtype=torch.float32))
     labels = rng.integers(0, 4, 6)
-    wsoftmax(labels, logits, 0.3).sum().backward()
-    expected = reference.wsoftmax_grad(logits.detach().numpy(), labels, 0.3)
+    case.function(labels, logits).sum().backward()
+    expected = case.reference_grad(logits.detach().numpy(), labels)
     np.testing.assert_allclose(logits.grad.numpy(), expected, rtol=1e-5, atol=1e-7)
 
 
@@ -195,12 +207,13 @@ def channels_first_case():
     return logits, labels, weights
 
 
+@every_loss
 @pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", None])
-def test_channels_first_equals_channels_last(reduction):
+def test_channels_first_equals_channels_last(case, reduction):
     logits, labels, weights = channels_first_case()
     last = np.moveaxis(logits, 1, -1)
-    first_loss = WSoftmax(0.3, ignore_class=IGNORED, reduction=reduction, axis=1)
-    last_loss = WSoftmax(0.3, ignore_class=IGNORED, reduction=reduction)
+    first_loss = case.loss(ignore_class=IGNORED, reduction=reduction, axis=1)
+    last_loss = case.loss(ignore_class=IGNORED, reduction=reduction)
     np.testing.assert_allclose(
         numpy(first_loss(labels, logits, sample_weight=weights)),
         numpy(last_loss(labels, last, sample_weight=weights)),
@@ -212,31 +225,34 @@ def test_channels_first_equals_channels_last(reduction):
     )
 
 
-def test_channels_first_one_hot_as_keras_categorical_cross_entropy():
+@every_loss
+def test_channels_first_one_hot_as_keras_categorical_cross_entropy(case):
     logits, labels, weights = channels_first_case()
     labels[labels == IGNORED] = 0
     one_hot = np.moveaxis(np.eye(5, dtype=np.float32)[labels], -1, 1)
     theirs = keras.losses.CategoricalCrossentropy(from_logits=True, axis=1)
     np.testing.assert_allclose(
-        numpy(WSoftmax(0.0, axis=1)(one_hot, logits, sample_weight=weights)),
+        numpy(case.zero(axis=1)(one_hot, logits, sample_weight=weights)),
         numpy(theirs(one_hot, logits, sample_weight=weights)),
         rtol=1e-5,
     )
 
 
-def test_channels_first_gradient_matches_reference():
+@every_loss
+def test_channels_first_gradient_matches_reference(case):
     logits, labels, _ = channels_first_case()
     labels[labels == IGNORED] = 1
     label_tensor = keras.ops.convert_to_tensor(labels)
-    grad = grad_of_sum(lambda z: wsoftmax(label_tensor, z, 0.3, axis=1), logits, jit=True)
-    expected = reference.wsoftmax_grad(np.moveaxis(logits, 1, -1), labels, 0.3)
+    grad = grad_of_sum(lambda z: case.function(label_tensor, z, axis=1), logits, jit=True)
+    expected = case.reference_grad(np.moveaxis(logits, 1, -1), labels)
     np.testing.assert_allclose(grad, np.moveaxis(expected, -1, 1), rtol=1e-4, atol=1e-6)
 
 
+@every_loss
 @pytest.mark.parametrize("axis", [4, -5, 1.0, True])
-def test_bad_axis_is_named(axis):
+def test_bad_axis_is_named(case, axis):
     with pytest.raises(ValueError, match=r"axis must be an integer in \[-4, 4\).*received axis="):
-        wsoftmax(np.zeros((2, 3, 4), np.int32), np.zeros((2, 3, 4, 5), np.float32), axis=axis)
+        case.function(np.zeros((2, 3, 4), np.int32), np.zeros((2, 3, 4, 5), np.float32), axis=axis)
 
 
 # Keras's own cross-entropy tests at alpha = 0 -----------------------------
@@ -248,46 +264,54 @@ LOGITS = np.array([[8.0, 1.0, 1.0], [0.0, 9.0, 1.0], [2.0, 3.0, 5.0]], np.float3
 LABELS = np.array([[0], [1], [2]])
 
 
-def both(reduction="sum_over_batch_size", **kwargs):
+def both(case, reduction="sum_over_batch_size", **kwargs):
     return (
-        WSoftmax(0.0, reduction=reduction, **kwargs),
+        case.zero(reduction=reduction, **kwargs),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction, **kwargs),
     )
 
 
-def assert_conforms(args, expected, decimal=3, **loss_kwargs):
-    ours, theirs = both(**loss_kwargs)
+def assert_conforms(case, args, expected, decimal=3, **loss_kwargs):
+    ours, theirs = both(case, **loss_kwargs)
     got = numpy(ours(*args[:2], **args[2]))
     np.testing.assert_allclose(got, numpy(theirs(*args[:2], **args[2])), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got, expected, atol=10**-decimal)
 
 
-def test_keras_sparse_all_correct_unweighted():
+@every_loss
+def test_keras_sparse_all_correct_unweighted(case):
     logits = np.array([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]], np.float32)
-    assert_conforms((LABELS, logits, {}), 0.0)
+    assert_conforms(case, (LABELS, logits, {}), 0.0)
 
 
-def test_keras_sparse_unweighted():
-    assert_conforms((np.array([0, 1, 2]), LOGITS, {}), 0.0573)
+@every_loss
+def test_keras_sparse_unweighted(case):
+    assert_conforms(case, (np.array([0, 1, 2]), LOGITS, {}), 0.0573)
 
 
-def test_keras_sparse_scalar_weighted():
-    assert_conforms((LABELS, LOGITS, {"sample_weight": 2.3}), 0.1317)
+@every_loss
+def test_keras_sparse_scalar_weighted(case):
+    assert_conforms(case, (LABELS, LOGITS, {"sample_weight": 2.3}), 0.1317)
 
 
-def test_keras_sparse_sample_weighted():
+@every_loss
+def test_keras_sparse_sample_weighted(case):
     weights = np.array([[1.2], [3.4], [5.6]])
-    assert_conforms((LABELS, LOGITS, {"sample_weight": weights}), 0.31829)
+    assert_conforms(case, (LABELS, LOGITS, {"sample_weight": weights}), 0.31829)
 
 
-def test_keras_sparse_no_reduction():
-    assert_conforms((LABELS, LOGITS, {}), [0.001822, 0.000459, 0.169846], 5, reduction=None)
+@every_loss
+def test_keras_sparse_no_reduction(case):
+    assert_conforms(case, (LABELS, LOGITS, {}), [0.001822, 0.000459, 0.169846], 5, reduction=None)
 
 
+@every_loss
 @pytest.mark.parametrize("labels", [np.array([[-1, 2]]), np.array([[[-1], [2]]])])
-def test_keras_sparse_ignore_class(labels):
+def test_keras_sparse_ignore_class(case, labels):
     logits = np.array([[[0.854, 0.698, 0.598], [0.088, 0.86, 0.018]]], np.float32)
-    assert_conforms((labels, logits, {}), [[0.0, 1.480129]], 5, reduction=None, ignore_class=-1)
+    assert_conforms(
+        case, (labels, logits, {}), [[0.0, 1.480129]], 5, reduction=None, ignore_class=-1
+    )
 
 
 def segmentation_maps(num_classes):
@@ -300,9 +324,10 @@ def segmentation_maps(num_classes):
     return labels, probabilities
 
 
+@every_loss
 @pytest.mark.filterwarnings("ignore:divide by zero")
 @pytest.mark.parametrize("num_classes", [2, 3])
-def test_keras_sparse_segmentation(num_classes):
+def test_keras_sparse_segmentation(case, num_classes):
     """test_binary_segmentation and test_multi_class_segmentation, on log-probabilities.
 
     Keras's cases take probabilities; as logits their logs (with -inf for
@@ -311,22 +336,23 @@ def test_keras_sparse_segmentation(num_classes):
     labels, probabilities = segmentation_maps(num_classes)
     logits = np.log(probabilities).astype(np.float32)
     expected = (-np.log(0.2) - np.log(0.4)) / 16.0  # 16 pixels
-    got = numpy(WSoftmax(0.0)(labels, logits))
+    got = numpy(case.zero()(labels, logits))
     theirs = numpy(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     np.testing.assert_allclose(got, theirs, rtol=1e-4)
 
 
-def test_keras_categorical_one_hot_cases():
+@every_loss
+def test_keras_categorical_one_hot_cases(case):
     """CategoricalCrossentropyTest: unweighted, scalar- and sample-weighted, no reduction."""
     one_hot = np.eye(3, dtype=np.float32)
     theirs = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=None)
     np.testing.assert_allclose(
-        numpy(WSoftmax(0.0, reduction=None)(one_hot, LOGITS)),
+        numpy(case.zero(reduction=None)(one_hot, LOGITS)),
         numpy(theirs(one_hot, LOGITS)),
         rtol=1e-5,
         atol=1e-7,
     )
     for weight, expected in [(None, 0.0573), (2.3, 0.1317), (np.array([1.2, 3.4, 5.6]), 0.31829)]:
-        got = numpy(WSoftmax(0.0)(one_hot, LOGITS, sample_weight=weight))
+        got = numpy(case.zero()(one_hot, LOGITS, sample_weight=weight))
         np.testing.assert_allclose(got, expected, atol=1e-3)

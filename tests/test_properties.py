@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments import reference
-from keras_wsoftmax import wsoftmax
+from keras_wsoftmax import reference, wsoftmax
 
 EXAMPLES = settings(max_examples=15, deadline=None)
 

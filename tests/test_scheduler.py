@@ -2,8 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from experiments import reference
-from keras_wsoftmax import AlphaScheduler, WSoftmax, WSoftmaxHead
+from keras_wsoftmax import AlphaScheduler, WSoftmax, WSoftmaxHead, reference
 from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blobs
 
 SCHEDULE = [0.0, 0.3, 0.6]

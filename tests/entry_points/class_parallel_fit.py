@@ -5,7 +5,8 @@ Usage: KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
 
 MESH is ``one`` (no distribution, one device) or ``BxM`` (a batch x model
 mesh of the 4 CPU devices, the classifier split over M); HEAD is ``cosine``
-or ``plain``. With MODEL.keras (only with ``one``), also loads that file on
+or ``plain``, trained with W-Softmax, or ``cosine-cosface`` /
+``cosine-arcface`` for the package's other losses. With MODEL.keras (only with ``one``), also loads that file on
 one device and predicts. ``--gather`` replicates the logits before the loss
 in the compiled step, as a loss that gathered them would: the control that
 shows the collectives check can fail. Writes OUT_DIR/MESH-HEAD.json (epoch losses, the
@@ -24,11 +25,14 @@ import keras
 import numpy as np
 
 from experiments.class_parallel import step_function
-from keras_wsoftmax import WSoftmax, WSoftmaxHead
+from keras_wsoftmax import ArcFace, CosFace, WSoftmax, WSoftmaxHead
 
 NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
 IGNORED = -1
 COLLECTIVES = r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter"
+LOSSES = {"wsoftmax": lambda: WSoftmax(0.2, ignore_class=IGNORED)}
+LOSSES |= {"cosface": lambda: CosFace(ignore_class=IGNORED)}
+LOSSES |= {"arcface": lambda: ArcFace(ignore_class=IGNORED)}
 
 
 def data():
@@ -92,10 +96,11 @@ def step_collectives(model, loss, x, y, gather=False):
     return found
 
 
-def main(mesh_name, head_mode, out, option=None):
+def main(mesh_name, head_name, out, option=None):
     load = None if option == "--gather" else option
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    head_mode, _, loss_name = head_name.partition("-")
     head = WSoftmaxHead(NUM_CLASSES, units=UNITS, normalize=head_mode == "cosine", name="head")
     if mesh_name != "one":
         shape = tuple(int(v) for v in mesh_name.split("x"))
@@ -106,13 +111,13 @@ def main(mesh_name, head_mode, out, option=None):
             )
         )
     model = model_with(head)
-    loss = WSoftmax(0.2, ignore_class=IGNORED)
+    loss = LOSSES[loss_name or "wsoftmax"]()
     model.compile(keras.optimizers.Adam(1e-2), loss=loss)
     x, y, weights = data()
     history = model.fit(
         x, y, sample_weight=weights, epochs=3, batch_size=BATCH, shuffle=False, verbose=0
     )
-    name = f"{mesh_name}-{head_mode}"
+    name = f"{mesh_name}-{head_name}"
     info = {
         "losses": [float(v) for v in history.history["loss"]],
         "classifier_sharding": str(getattr(head.classifier.value.sharding, "spec", None)),
