@@ -60,7 +60,8 @@ def test_training_on_a_split_classifier_equals_one_device(runs):
             if key.startswith("weight_"):
                 # Summation order differs across devices, and Adam divides by
                 # sqrt(v), which magnifies that float32 rounding where a
-                # class's gradient is tiny: the floor scales with the weights.
+                # class's gradient is tiny (the entry point's epsilon bounds
+                # that): the floor scales with the weights.
                 want = one_arrays[key]
                 atol = 1e-5 * np.abs(want).max()
                 np.testing.assert_allclose(arrays[key], want, rtol=1e-5, atol=atol)
