@@ -15,8 +15,17 @@ from experiments import (
     unseen_classes,
     width,
 )
+from tests.helpers.backends import BACKEND
 
 QUICK = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--verbose", "0"]
+
+# The studies' harness (flags, plans, resume, tables, figures) is the same Python on
+# every backend, and their reports run on TensorFlow: each study's smoke test runs
+# there. On every backend: the demo and test_same_command_same_numbers (a study
+# end to end, deterministic), besides the package's own tests of the losses.
+harness = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="the study harness runs on TensorFlow (see above)"
+)
 
 
 def all_finite(values):
@@ -37,6 +46,7 @@ def test_demo(tmp_path):
         assert run["head_units"] == 10
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_alpha_grid(tmp_path):
     argv = [*QUICK, "--seeds", "2", "--alphas", "0", "0.3", "--out", str(tmp_path)]
@@ -60,6 +70,7 @@ def test_alpha_grid(tmp_path):
     assert (tmp_path / "alpha_grid.png").stat().st_size > 0
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_width(tmp_path):
     summary = width.main(
@@ -83,6 +94,7 @@ def test_width(tmp_path):
     assert (tmp_path / "width.png").stat().st_size > 0
 
 
+@harness
 def test_width_on_the_synthetic_task(tmp_path):
     argv = ["--dataset", "synthetic-30", "--epochs", "2", "--verbose", "0", "--seeds", "2"]
     summary = width.main([*argv, "--widths", "30", "120", "--out", str(tmp_path)])
@@ -109,6 +121,7 @@ def test_width_on_the_synthetic_task(tmp_path):
     assert "8 of these 12 runs are reused (`--resume`)" in (tmp_path / "width.md").read_text()
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_features_2d(tmp_path):
     panels = features_2d.main([*QUICK, "--alphas", "0", "0.3", "--out", str(tmp_path)])
@@ -124,6 +137,7 @@ def test_features_2d(tmp_path):
 PEERS = ["cross-entropy", "wsoftmax-0.2", "cosface", "arcface", "label-smoothing"]
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_overfitting(tmp_path):
     argv = [*QUICK, "--seeds", "2", "--sizes", "64", "128", "--losses", *PEERS]
@@ -140,6 +154,7 @@ def test_overfitting(tmp_path):
     assert (tmp_path / "overfitting.png").stat().st_size > 0
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_unseen_classes(tmp_path):
     argv = [*QUICK, "--seeds", "2", "--losses", "cross-entropy", "arcface"]
@@ -154,6 +169,7 @@ def test_unseen_classes(tmp_path):
     assert (tmp_path / "unseen_classes.png").stat().st_size > 0
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_noisy_labels(tmp_path):
     argv = [*QUICK, "--seeds", "2", "--rates", "0.4", "--losses", "cross-entropy", "cosface"]
@@ -164,6 +180,7 @@ def test_noisy_labels(tmp_path):
     assert "| 0.4 | CosFace m=0.35 |" in (tmp_path / "noisy_labels.md").read_text()
 
 
+@harness
 @pytest.mark.usefixtures("fashion_mnist")
 def test_resume_keeps_the_runs_it_has_and_adds_the_rest(tmp_path):
     argv = [*QUICK, "--rates", "0.2", "--losses", "cross-entropy", "wsoftmax-0.5"]

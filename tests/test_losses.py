@@ -363,6 +363,24 @@ def test_arcface_gradient_is_finite_for_dead_and_aligned_features(jit):
     assert np.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_arcface_easy_margin_matches_reference(jit):
+    logits, labels = cosines_case(np.random.default_rng(12), (64, 7))
+    ids = keras.ops.convert_to_tensor(labels)
+    target = reference.arcface_target(0.5, S, easy_margin=True)
+    per_sample = ArcFace(0.5, easy_margin=True, reduction=None)
+    np.testing.assert_allclose(
+        numpy(per_sample(labels, logits)),
+        reference.margin_loss(logits, labels, target[0]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    grad = grad_of_sum(lambda z: arcface(ids, z, easy_margin=True), logits, jit)
+    want = reference.margin_loss_grad(logits, labels, *target)
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(want).max()))
+    assert ArcFace(easy_margin=True).get_config()["easy_margin"] is True
+
+
 def test_arcface_target_falls_with_the_angle_and_switches_as_documented():
     theta = np.linspace(0.0, math.pi, 2001)
     z_y = (S * np.cos(theta)).astype(np.float32)

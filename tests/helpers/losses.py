@@ -18,7 +18,7 @@ from keras_wsoftmax import (
 
 
 class Case(NamedTuple):
-    """One loss with fixed parameters.
+    """One loss with fixed parameters (ArcFace's `easy_margin` has its own tests in test_losses).
 
     function: ``(y_true, y_pred, ignore_class=None, axis=-1)`` -> per-sample losses.
     loss: ``(**kwargs)`` -> the Loss object (kwargs: ignore_class, reduction, axis, ...).
@@ -65,14 +65,6 @@ CASES = [
         partial(ArcFace, 0.5),
         partial(ArcFace, 0.0),
         reference.arcface_target(0.5, S),
-        True,
-    ),
-    Case(
-        "arcface-easy",
-        partial(arcface, margin=0.5, easy_margin=True),
-        partial(ArcFace, 0.5, easy_margin=True),
-        partial(ArcFace, 0.0, easy_margin=True),
-        reference.arcface_target(0.5, S, easy_margin=True),
         True,
     ),
 ]
