@@ -18,8 +18,13 @@ margin loss and with cross-entropy. Our own study of this task
 and far better retrieval from the backbone's features than from the
 head's: this script lets you check that on your machine.
 
-Run it (offline with `apt-get install -y dataset-fashion-mnist`, else
-Keras downloads Fashion-MNIST):
+Keras downloads Fashion-MNIST once; offline, link the Debian package's
+files into Keras's cache first:
+
+    apt-get install -y dataset-fashion-mnist && mkdir -p ~/.keras/datasets
+    ln -s /usr/share/datasets/fashion-mnist ~/.keras/datasets/
+
+Run it:
 
     KERAS_BACKEND=tensorflow python examples/retrieval.py
     KERAS_BACKEND=jax python examples/retrieval.py --loss arcface --epochs 5
@@ -31,7 +36,6 @@ PyTorch. A smoke run: `--epochs 1 --limit 2000`.
 """
 
 import argparse
-import gzip
 from pathlib import Path
 
 import keras
@@ -46,31 +50,9 @@ p.add_argument("--epochs", type=int, default=3, help="default 3")
 p.add_argument("--limit", type=int, default=None, help="use the first LIMIT training images")
 p.add_argument("--out", default=".", help="folder for retrieval_roc.png (default: here)")
 args = p.parse_args()
-DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
-def load_fashion_mnist():
-    """The Debian package's IDX files where installed, else Keras's download."""
-    if not DEBIAN.exists():
-        return keras.datasets.fashion_mnist.load_data()
-
-    def read(name, offset):
-        with gzip.open(DEBIAN / name) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
-
-    return (
-        (
-            read("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28),
-            read("train-labels-idx1-ubyte.gz", 8),
-        ),
-        (
-            read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28),
-            read("t10k-labels-idx1-ubyte.gz", 8),
-        ),
-    )
-
-
-(x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+(x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
 x_train = x_train[: args.limit, ..., None].astype("float32") / 255.0
 y_train = y_train[: args.limit].astype("int32")
 x_test = x_test[..., None].astype("float32") / 255.0

@@ -43,7 +43,7 @@ def test_demo(tmp_path):
     assert "Command: `KERAS_BACKEND=" in report and "Date:" in report
     for run in runs.values():
         assert all_finite([run["test_accuracy"], run["test_cross_entropy"], *run["epoch_seconds"]])
-        assert run["head_units"] == 10
+        assert run["head_units"] == 160  # WSoftmaxHead(10)'s default width
 
 
 @harness
