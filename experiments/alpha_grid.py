@@ -34,8 +34,16 @@ def loss_key(variant, alpha):
 
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], epochs=4, out="runs/alpha_grid", seeds=3)
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.35, 0.5])
-    p.add_argument("--literal-alpha", type=float, default=0.2)
+    p.add_argument(
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.1, 0.2, 0.35, 0.5],
+        help="W-Softmax alphas (0 is cross-entropy)",
+    )
+    p.add_argument(
+        "--literal-alpha", type=float, default=0.2, help="alpha of the paper's literal bias"
+    )
     p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
     p.add_argument("--modes", nargs="+", choices=list(HEAD_MODES), default=list(HEAD_MODES))
     p.add_argument("--no-literal", action="store_true", help="skip the paper's literal bias")

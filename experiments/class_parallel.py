@@ -14,7 +14,6 @@ CPU, give it virtual devices:
         python -m experiments.class_parallel --out reports/class_parallel
 """
 
-import argparse
 import json
 import math
 import statistics
@@ -24,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from experiments import reporting
+from experiments import cli, reporting
 from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
 LAYOUTS = ["class-split", "replicated"]
@@ -157,11 +156,15 @@ def time_step(compiled, model, optimizer, trainable, optimizer_state, x, y, repe
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--classes", type=int, nargs="+", default=[100_000, 1_000_000])
-    p.add_argument("--units", type=int, nargs="+", default=[128, 512])
-    p.add_argument("--batch", type=int, default=512)
-    p.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    p = cli.argument_parser(__doc__.splitlines()[0])
+    p.add_argument(
+        "--classes", type=int, nargs="+", default=[100_000, 1_000_000], help="class counts C"
+    )
+    p.add_argument("--units", type=int, nargs="+", default=[128, 512], help="FC widths D")
+    p.add_argument("--batch", type=int, default=512, help="global batch N")
+    p.add_argument(
+        "--devices", type=int, nargs="+", default=[1, 2, 4], help="device counts of the meshes"
+    )
     p.add_argument("--time", action="store_true", help="also time the steps (see below)")
     p.add_argument(
         "--time-max-classes",
@@ -170,7 +173,7 @@ def main(argv=None):
         help="time only the configurations with at most this many classes (replicated "
         "weights of every device are real arrays in this one process)",
     )
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed steps per row (with --time)")
     p.add_argument("--out", type=Path, default=Path("runs/class_parallel"))
     args = p.parse_args(argv)
     if keras.backend.backend() != "jax":

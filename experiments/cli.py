@@ -1,31 +1,61 @@
 """The command line every study shares; each study adds its own flags."""
 
 import argparse
+import sys
 from pathlib import Path
 
-from experiments import data
-from experiments.training import make_deterministic
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default after its help, unless it has none or the help says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
-def parser(description, epochs, out, seeds=None):
-    """An `ArgumentParser` with the common flags.
+def parser(description, epochs, out, seeds=None, epochs_help="epochs per run"):
+    """An `ArgumentParser` with the common flags, showing every default in ``--help``.
 
     `epochs` and `out` are the study's defaults; with `seeds` the study runs
-    several seeds, ``--seed`` to ``--seed + --seeds - 1``.
+    several seeds, ``--seed`` to ``--seed + --seeds - 1``. `epochs_help`
+    says what ``--epochs`` means where it is not a plain count.
     """
-    p = argparse.ArgumentParser(description=description)
+    p = argument_parser(description)
     p.add_argument("--dataset", default="fashion_mnist", help="TFDS image-classification dataset")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST IDX files")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0, help="the first seed")
-    if seeds is not None:
+    p.add_argument(
+        "--data-dir",
+        help="folder holding the four Fashion-MNIST IDX files (default: the Debian package's)",
+    )
+    p.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
+    if seeds is None:
+        p.add_argument(
+            "--seed", type=int, default=0, help="seed of the initial weights and data order"
+        )
+    else:
+        p.add_argument("--seed", type=int, default=0, help="the first seed")
         p.add_argument("--seeds", type=int, default=seeds, help="number of seeds, from --seed on")
     p.add_argument("--limit", type=int, help="use only the first N training samples")
     p.add_argument("--test-limit", type=int, help="use only the first N test samples")
     p.add_argument("--out", type=Path, default=Path(out), help="folder for the report files")
     p.add_argument("--verbose", type=int, default=1, help="Keras verbosity: 0, 1 or 2")
     return p
+
+
+def argument_parser(description):
+    """A bare `ArgumentParser` for a command of this package: its usage line and defaults shown."""
+    return argparse.ArgumentParser(
+        prog=_prog(), description=description, formatter_class=DefaultsFormatter
+    )
+
+
+def _prog():
+    """``python -m experiments.NAME`` when run so: argparse alone would say ``NAME.py``."""
+    script = Path(sys.argv[0])
+    if script.parent == Path(__file__).parent:
+        return f"python -m experiments.{script.stem}"
+    return None
 
 
 def seeds(args):
@@ -39,6 +69,9 @@ def start(p, argv=None):
     Returns ``(args, determinism, dataset)``: `determinism` says what was done,
     for the report (`training.make_deterministic`).
     """
+    from experiments import data  # after parsing: --help needs neither TFDS nor a backend
+    from experiments.training import make_deterministic
+
     args = p.parse_args(argv)
     determinism = make_deterministic()
     dataset = data.load_or_exit(args.dataset, args.data_dir, args.limit, args.test_limit)

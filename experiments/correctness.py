@@ -7,11 +7,10 @@ mean loss on N(0, 9) logits, and what a label out of range gives.
     KERAS_BACKEND=jax python -m experiments.correctness --size 4096x1000
 """
 
-import argparse
-
 import keras
 import numpy as np
 
+from experiments import cli
 from experiments.loss_speed import device_name, gradient_function
 from keras_wsoftmax import WSoftmax, reference
 
@@ -21,9 +20,9 @@ def relative_error(got, want):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.argument_parser(__doc__.splitlines()[0])
     p.add_argument("--size", default="4096x1000", help="NxC")
-    p.add_argument("--alpha", type=float, default=0.2)
+    p.add_argument("--alpha", type=float, default=0.2, help="W-Softmax's alpha")
     args = p.parse_args(argv)
     n, c = (int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(1)

@@ -20,7 +20,6 @@ from experiments.models import cnn
 from experiments.training import train
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, recommended_units
 
-
 # What one run cannot say, and what the studies measured on this model and width.
 ONE_SEED = (
     "**One seed, one run each: not evidence of a difference.** On Fashion-MNIST, this "
@@ -34,7 +33,7 @@ ONE_SEED = (
 
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], epochs=5, out="runs/demo")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="W-Softmax's alpha")
     args, determinism, dataset = cli.start(p, argv)
 
     args.out.mkdir(parents=True, exist_ok=True)

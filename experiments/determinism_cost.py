@@ -19,6 +19,7 @@ import time
 import keras
 import numpy as np
 
+from experiments import cli
 from experiments.models import cnn
 from experiments.training import make_deterministic
 from keras_wsoftmax import WSoftmax
@@ -42,9 +43,9 @@ def time_fit(deterministic, steps, batch_size):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=128)
+    p = cli.argument_parser(__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=100, help="training steps per timed fit()")
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
     p.add_argument("--repeats", type=int, default=2, help="ABBA rounds (4 processes each)")
     p.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)

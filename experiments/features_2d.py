@@ -18,7 +18,13 @@ from keras_wsoftmax import WSoftmax
 
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], epochs=3, out="runs/features_2d")
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.3, 0.5])
+    p.add_argument(
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.1, 0.3, 0.5],
+        help="W-Softmax alphas, one panel each",
+    )
     p.add_argument(
         "--normalize", action="store_true", help="cosine logits instead of the paper's plain ones"
     )

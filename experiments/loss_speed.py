@@ -12,7 +12,6 @@ times, each loss's ratio to cross-entropy, and the memory each needs.
     KERAS_BACKEND=jax python -m experiments.loss_speed
 """
 
-import argparse
 import json
 import re
 import statistics
@@ -21,6 +20,7 @@ import time
 import keras
 import numpy as np
 
+from experiments import cli
 from keras_wsoftmax import DEFAULT_SCALE, ArcFace, CosFace, WSoftmax
 
 DEFAULT_SIZES = ["256x10", "1024x1000", "4096x1000", "1024x32000"]
@@ -190,9 +190,9 @@ def _mebibytes(size):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.argument_parser(__doc__.splitlines()[0])
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="NxC pairs")
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per loss and size")
     p.add_argument("--torch-compile", action="store_true", help="torch.compile (PyTorch only)")
     p.add_argument(
         "--no-xla",

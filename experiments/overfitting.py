@@ -42,8 +42,17 @@ def epochs_for(size, args):
 
 
 def main(argv=None):
-    p = cli.parser(__doc__.splitlines()[0], epochs=None, out="runs/overfitting", seeds=5)
-    p.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)
+    p = cli.parser(
+        __doc__.splitlines()[0],
+        epochs=None,
+        out="runs/overfitting",
+        seeds=5,
+        epochs_help="the most epochs per run; --fit-target stops a run sooner (default: "
+        "100, 50 and 40 at 1k, 5k and 10k samples, else enough to see 400,000 samples)",
+    )
+    p.add_argument(
+        "--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="training-subset sizes"
+    )
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the head (0: none)")
     p.add_argument("--units", type=int, default=128, help="the head's FC width")
     p.add_argument(

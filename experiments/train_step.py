@@ -11,7 +11,6 @@ the median steps per second and their ratio W-Softmax / cross-entropy.
     KERAS_BACKEND=jax python -m experiments.train_step
 """
 
-import argparse
 import json
 import statistics
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from experiments import cli
 from experiments.models import cnn
 from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax
 
@@ -33,11 +33,11 @@ def compiled_model(loss, seed):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.argument_parser(__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=50, help="training steps per timed fit()")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
     p.add_argument("--repeats", type=int, default=5, help="ABBA rounds (2 timed fits each)")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="W-Softmax's alpha")
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
