@@ -73,8 +73,13 @@ def activation_name(activation):
         return "linear"
     if isinstance(activation, str):
         return keras.activations.serialize(keras.activations.get(activation))
-    name = keras.activations.serialize(activation)
-    return name if isinstance(name, str) else None
+    # By name, not keras.activations.serialize: that warns about a lambda
+    # before min_units can say what it needs.
+    name = getattr(activation, "__name__", None)
+    try:
+        return name if keras.activations.get(name) is activation else None
+    except (TypeError, ValueError):  # not a Keras activation's name
+        return None
 
 
 def validate_num_classes(num_classes):
