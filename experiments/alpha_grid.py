@@ -11,29 +11,24 @@ inter-class separation (angles). Differences to alpha = 0 are paired by seed.
     python -m experiments.alpha_grid --out reports/alpha_grid
 """
 
-import matplotlib.pyplot as plt
-
-from experiments import cli, comparison, losses, reporting
-from keras_wsoftmax import DEFAULT_SCALE
+from experiments import cli, losses, reporting, runner
 
 HEAD_MODES = {"cosine": True, "plain": False}
-METRICS = [
+METRICS = (
     "test_accuracy",
     "compactness_deg",
     "separation_min_deg",
     "separation_mean_deg",
     "dead_feature_fraction",
     "ece",
-]
-DIFFS = ["test_accuracy", "compactness_deg"]
+)
 
 
 def loss_key(variant, alpha):
     return f"{'literal' if variant == 'literal' else 'wsoftmax'}-{alpha:g}"
 
 
-def main(argv=None):
-    p = cli.parser(__doc__.splitlines()[0], epochs=4, out="runs/alpha_grid", seeds=3)
+def flags(p):
     p.add_argument(
         "--alphas",
         type=float,
@@ -44,36 +39,29 @@ def main(argv=None):
     p.add_argument(
         "--literal-alpha", type=float, default=0.2, help="alpha of the paper's literal bias"
     )
-    p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
     p.add_argument("--modes", nargs="+", choices=list(HEAD_MODES), default=list(HEAD_MODES))
     p.add_argument("--no-literal", action="store_true", help="skip the paper's literal bias")
-    args, determinism, dataset = cli.start(p, argv)
-    settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
 
+
+def loss_keys(args):
     keys = [loss_key("ours", alpha) for alpha in args.alphas]
     if not args.no_literal:
         keys.append(loss_key("literal", args.literal_alpha))
-    plan = [(mode, key, seed) for mode in args.modes for key in keys for seed in cli.seeds(args)]
-    runs = []
-    for i, (mode, key, seed) in enumerate(plan, 1):
-        print(f"\n[{i}/{len(plan)}] {mode} head, {key}, seed {seed}", flush=True)
-        result, _ = comparison.measured_run(
-            dataset, key, seed, settings, normalize=HEAD_MODES[mode]
-        )
-        result["mode"] = mode
-        runs.append(result)
+    return keys
 
-    baseline = loss_key("ours", 0.0)
-    summary = comparison.summarize(runs, METRICS, group="mode", baseline=baseline)
-    table = comparison.table(summary, "mode", METRICS, DIFFS)
-    findings = comparison.findings(summary, "mode", DIFFS, baseline=baseline)
-    print("\n" + table + "\n\n" + "\n".join(findings))
-    reporting.write_report(
-        args.out,
-        "alpha_grid",
-        f"What alpha buys on {args.dataset}",
-        args,
-        {"summary": summary, "runs": runs},
+
+def plan(args, dataset):
+    return [
+        runner.Cell(
+            mode, seed, dataset, runner.settings(args), model={"normalize": HEAD_MODES[mode]}
+        )
+        for mode in args.modes
+        for seed in cli.seeds(args)
+    ]
+
+
+def preamble(args, dataset, determinism):
+    return (
         f"{reporting.budget_markdown(args.epochs, args.batch_size, dataset, cli.seeds(args))}; "
         f"{determinism}\n"
         "- Model: the Keras MNIST example CNN ending in `WSoftmaxHead(C, units=min_units(C))` "
@@ -84,17 +72,18 @@ def main(argv=None):
         "between a feature and its class mean, separation the minimum and mean angle between "
         "class means. 'literal' rows bias the negatives by alpha * z_y, as the paper writes "
         "it; the package biases by alpha * |z_y|. Dead features are test samples whose FC "
-        "features are all zero (every ReLU off).\n\n"
-        f"{table}\n\n## Findings\n\n" + "\n".join(findings) + "\n\n![alpha grid](alpha_grid.png)\n",
-        figures={"alpha_grid": plot(summary, f"{args.dataset}, {args.epochs} epochs")},
+        "features are all zero (every ReLU off)."
     )
-    return summary
 
 
 def plot(summary, title):
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for mode, marker in zip(HEAD_MODES, "os", strict=False):
-        rows = [r for r in summary if r["mode"] == mode and r["loss"].startswith("wsoftmax-")]
+        rows = [
+            r for r in summary if r["mode"] == mode and losses.parse(r["loss"])[0] == "wsoftmax"
+        ]
         if not rows:
             continue
         alphas = [losses.parameter(r["loss"]) for r in rows]
@@ -118,7 +107,7 @@ def plot(summary, title):
             **style,
         )
         for r in summary:
-            if r["mode"] == mode and r["loss"].startswith("literal-"):
+            if r["mode"] == mode and losses.parse(r["loss"])[0] == "literal":
                 reporting.plot_mean_std(
                     axes[0],
                     [losses.parameter(r["loss"])],
@@ -139,6 +128,29 @@ def plot(summary, title):
     for ax in axes:
         ax.set_xlabel("alpha (0 = cross-entropy)")
     return reporting.finish_figure(fig, axes, title)
+
+
+STUDY = runner.Study(
+    name="alpha_grid",
+    description=__doc__.splitlines()[0],
+    group="mode",
+    plan=plan,
+    title=lambda args: f"What alpha buys on {args.dataset}",
+    preamble=preamble,
+    metrics=METRICS,
+    diffs=("test_accuracy", "compactness_deg"),
+    epochs=4,
+    seeds=3,
+    flags=flags,
+    plan_flags=("alphas", "literal_alpha", "modes", "no_literal"),
+    loss_keys=loss_keys,
+    baseline=loss_key("ours", 0.0),
+    plot=plot,
+)
+
+
+def main(argv=None):
+    return runner.main(STUDY, argv)
 
 
 if __name__ == "__main__":

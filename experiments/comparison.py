@@ -1,94 +1,79 @@
-"""Losses compared side by side: the flags, one measured run, and the paired summary.
+"""Losses compared side by side: one measured run, resume, the paired summary and the report.
 
-The evidence studies (`overfitting`, `unseen_classes`, `noisy_labels`) each
-prepare their data per seed and call `measured_run` for every loss; every
-loss at one seed starts from the same weights and sees the same data in the
-same order, so differences to cross-entropy are paired by seed.
+The studies (`experiments.runner`) call `measured_run` for every loss of
+every cell; every loss at one seed starts from the same weights and sees
+the same data in the same order, so differences to cross-entropy are paired
+by seed.
 """
 
 import json
 from collections import Counter
-from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import geometry, reporting
-from experiments.losses import BASELINE, DEFAULT_LOSSES, make
+from experiments.losses import BASELINE, make
 from experiments.losses import label as loss_label
 from experiments.models import for_inputs
 from experiments.statistics import mean_std, paired_difference, verdict
 from experiments.training import outputs, train
-from keras_wsoftmax import DEFAULT_SCALE
 from keras_wsoftmax.geometry import feature_geometry
-
-
-class Settings(NamedTuple):
-    """How every run of a study trains: the same for every loss and seed."""
-
-    epochs: int
-    batch_size: int
-    scale: float = DEFAULT_SCALE
-    dropout: float = 0.5
-    verbose: int = 0
-    fit_target: float | None = None  # stop once an epoch's training accuracy reaches it
-
-
-def add_loss_flags(p, losses=None):
-    """``--losses``, ``--scale`` and ``--resume``: the flags of a study that compares losses."""
-    p.add_argument(
-        "--losses",
-        nargs="+",
-        default=losses or DEFAULT_LOSSES,
-        help="cross-entropy, wsoftmax-ALPHA, cosface[-M], arcface[-M], label-smoothing[-EPS]",
-    )
-    p.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="cosine head's scale")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the runs of the report already in --out (same settings), run only the rest",
-    )
-
 
 # Flags that choose which runs a study makes or where it writes, not what a run computes.
 PLAN_FLAGS = {"seed", "seeds", "losses", "out", "verbose", "resume"}
 
 
 def earlier_runs(args, stem, group, plan_flags=()):
-    """With ``--resume``: the runs of the report ``{args.out}/{stem}.json``, by (group, seed, loss).
+    """With ``--resume``: the runs already made in ``args.out``, by (group, seed, loss).
 
-    A long study stopped part way, or run with fewer seeds, continues from
-    its report instead of starting over; on a deterministic backend a
-    reused run holds exactly the numbers a new one would. Runs are reused
-    only from a report with the same settings: every flag but those that
-    choose the runs (`PLAN_FLAGS` and the study's own `plan_flags`, such
-    as its noise rates) must be equal, or the study exits naming the
-    flags that differ. Each reused run records the report it came from
-    (``reused_from``), which `reuse_note` names in the new report.
+    They come from the report ``{stem}.json`` and from ``{stem}.partial.json``,
+    the runs of a study stopped before its report (`save_partial`). A long
+    study stopped part way, or run with fewer seeds, continues instead of
+    starting over; on a deterministic backend a reused run holds exactly
+    the numbers a new one would. Runs are reused only from files of the
+    same settings: every flag but those that choose the runs (`PLAN_FLAGS`
+    and the study's own `plan_flags`, such as its noise rates) must be
+    equal, or the study exits naming the flags that differ. Each reused run
+    records the command it came from (``reused_from``), which `reuse_note`
+    names in the new report.
     """
-    path = args.out / f"{stem}.json"
-    if not args.resume or not path.exists():
-        return {}
-    saved = json.loads(path.read_text())
+    runs = {}
+    if not args.resume:
+        return runs
     ignored = PLAN_FLAGS | set(plan_flags)
     current = json.loads(json.dumps(vars(args), default=str))
-    differ = sorted(
-        name
-        for name in (current.keys() | saved["args"].keys()) - ignored
-        if current.get(name) != saved["args"].get(name)
-    )
-    if differ:
-        raise SystemExit(
-            f"--resume: {path} was made with other settings ({', '.join(differ)}: "
-            f"{[saved['args'].get(n) for n in differ]} there, {[current.get(n) for n in differ]} "
-            "now); use another --out or the same flags."
+    for path in [args.out / f"{stem}.json", partial_path(args, stem)]:
+        if not path.exists():
+            continue
+        saved = json.loads(path.read_text())
+        differ = sorted(
+            name
+            for name in (current.keys() | saved["args"].keys()) - ignored
+            if current.get(name) != saved["args"].get(name)
         )
-    source = f"{saved['provenance']['date']}: `{saved['provenance']['command']}`"
-    runs = {}
-    for run in saved["runs"]:
-        run.setdefault("reused_from", source)
-        runs[(run[group], run["seed"], run["loss"])] = run
+        if differ:
+            raise SystemExit(
+                f"--resume: {path} was made with other settings ({', '.join(differ)}: "
+                f"{[saved['args'].get(n) for n in differ]} there, "
+                f"{[current.get(n) for n in differ]} now); use another --out or the same flags."
+            )
+        source = f"{saved['provenance']['date']}: `{saved['provenance']['command']}`"
+        for run in saved["runs"]:
+            run.setdefault("reused_from", source)
+            runs[(run[group], run["seed"], run["loss"])] = run
     return runs
+
+
+def partial_path(args, stem):
+    return args.out / f"{stem}.partial.json"
+
+
+def save_partial(args, stem, runs):
+    """The runs so far, for ``--resume`` after a stop; the report replaces the file when done."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    payload = {"provenance": reporting.provenance(), "args": vars(args), "runs": runs}
+    partial_path(args, stem).write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def measured_run(
@@ -97,7 +82,8 @@ def measured_run(
     """Trains the study's model (`models.for_inputs`) with one loss and measures it on the test set.
 
     Returns the test accuracy and cross-entropy, calibration (ECE, NLL) and
-    geometry of the head's FC features on the test set, with the training
+    geometry of the head's FC features on the test set, the training
+    accuracy of each epoch (with dropout, as `fit` logs it), with the training
     set's accuracy if `train_accuracy` (one more pass over it), plus the
     trained model for further measures. `units` is the FC width (default
     `min_units`); `normalize=False` gives the head plain logits (the scale
@@ -113,7 +99,8 @@ def measured_run(
         scale=settings.scale,
     )
     loss = make(loss_key, settings.scale)
-    result, _ = train(
+    steps_per_epoch = -(-len(dataset.y_train) // settings.batch_size)
+    result, history = train(
         model,
         loss,
         dataset,
@@ -121,7 +108,10 @@ def measured_run(
         settings.batch_size,
         settings.verbose,
         fit_target=settings.fit_target,
+        optimizer=settings.optimizer(steps_per_epoch) if settings.optimizer else None,
     )
+    # Per epoch, to see whether a budget reached a plateau.
+    result["epoch_train_accuracy"] = history["accuracy"]
     logits, features, _ = outputs(model, dataset.x_test)
     result.update(geometry.calibration(logits, dataset.y_test))
     result.update(feature_geometry(features, dataset.y_test))
@@ -218,14 +208,12 @@ def plot(summary, group, metrics, title):
         scale = 100.0 if metric in PERCENT else 1.0
         for k, name in enumerate(groups):
             rows = {r["loss"]: r for r in summary if r[group] == name}
-            x = [
-                i + 0.8 * (k - (len(groups) - 1) / 2) / max(len(groups), 1)
-                for i in range(len(losses))
-            ]
+            offset = 0.8 * (k - (len(groups) - 1) / 2) / max(len(groups), 1)
+            present = [i for i, key in enumerate(losses) if key in rows]  # a group may lack some
             reporting.plot_mean_std(
                 ax,
-                x,
-                [rows[key] for key in losses],
+                [i + offset for i in present],
+                [rows[losses[i]] for i in present],
                 metric,
                 scale,
                 marker="o",
@@ -275,29 +263,34 @@ def reuse_note(runs):
     )
 
 
-def conclude(args, stem, title, runs, group, metrics, diffs, plotted, preamble):
-    """Summarizes an evidence study and writes its report; returns the summary.
+def conclude(args, study, runs, preamble):
+    """Summarizes a study (`runner.Study`) and writes its report; returns the summary.
 
-    Prints and writes the table (`metrics`, with paired intervals for
-    `diffs`), one line of findings per loss from the intervals of `diffs`,
-    and a figure of the `plotted` metrics, after `preamble` (budget, model,
-    how to read the table) and a line per report that runs were reused from
-    (`earlier_runs`).
+    Prints and writes the table (the study's metrics, with paired intervals
+    for its diffs), one line of findings per loss from the intervals of the
+    diffs, and a figure of the plotted metrics (the study's `plot`, or
+    `plot`), after `preamble` (budget, model, how to read the table) and a
+    line per report that runs were reused from (`earlier_runs`).
     """
-    summary = summarize(runs, metrics, group=group)
+    group, metrics, baseline = study.group, list(study.metrics), study.baseline
+    summary = summarize(runs, metrics, group=group, baseline=baseline)
     preamble += reuse_note(runs)
-    result_table = table(summary, group, metrics, diffs)
-    found = findings(summary, group, diffs)
+    result_table = table(summary, group, metrics, study.diffs)
+    found = findings(summary, group, study.diffs, baseline=baseline)
     print("\n" + result_table + "\n\n" + "\n".join(found))
+    title = study.title(args)
+    figure = (
+        study.plot(summary, title) if study.plot else plot(summary, group, study.plotted, title)
+    )
     reporting.write_report(
         args.out,
-        stem,
+        study.name,
         title,
         args,
         {"summary": summary, "runs": runs},
         f"{preamble}\n\n{result_table}\n\n## Findings\n\n"
         + "\n".join(found)
-        + f"\n\n![{stem}]({stem}.png)\n",
-        figures={stem: plot(summary, group, plotted, title)},
+        + f"\n\n![{study.name}]({study.name}.png)\n",
+        figures={study.name: figure},
     )
     return summary

@@ -42,6 +42,7 @@ HOW_TO_GET_FASHION_MNIST = (
 
 
 SYNTHETIC = "synthetic-"
+TFDS_DIR = Path("runs/tensorflow_datasets")
 
 
 class Dataset(NamedTuple):
@@ -110,6 +111,10 @@ class FashionMnistIdx(tfds.core.GeneratorBasedBuilder):
             disable_shuffling=True,
         )
 
+    def _log_download_bytes(self):
+        # TFDS's own line says "Downloading ... Unknown size": nothing is downloaded here.
+        print(f"Preparing Fashion-MNIST from {self._idx_dir} into {self.data_dir} (once).")
+
     def _split_generators(self, dl_manager):
         return {split: self._generate_examples(split) for split in IDX_FILES}
 
@@ -146,7 +151,10 @@ def _as_arrays(builder_or_name, tfds_dir):
 def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tfds_dir=None):
     """Train and test arrays: images as float32 in [0, 1], labels as int32.
 
-    `dataset` is a TFDS name, or ``"synthetic-C"`` for `synthetic(C)`.
+    `dataset` is a TFDS name, or ``"synthetic-C"`` for `synthetic(C)`. TFDS
+    keeps its prepared copy in `tfds_dir`: by default ``$TFDS_DATA_DIR``,
+    else `TFDS_DIR` (``runs/tensorflow_datasets`` under the working folder,
+    which a clone's ``.gitignore`` ignores), not ``~/tensorflow_datasets``.
 
     Returns:
         A `Dataset`. `limit` and `test_limit` keep the first samples of the
@@ -157,7 +165,7 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
     """
     if dataset.startswith(SYNTHETIC):
         return _first(synthetic(_synthetic_classes(dataset)), limit, test_limit)
-    tfds_dir = tfds_dir or os.environ.get("TFDS_DATA_DIR")
+    tfds_dir = tfds_dir or os.environ.get("TFDS_DATA_DIR") or TFDS_DIR
     idx_dir = find_idx_dir(data_dir) if dataset == "fashion_mnist" else None
     source = FashionMnistIdx(idx_dir=idx_dir, data_dir=tfds_dir) if idx_dir else dataset
     try:

@@ -11,14 +11,7 @@ softmax cross-entropy). Prints a table, saves the W-Softmax model as
     KERAS_BACKEND=jax python -m experiments.demo --epochs 5 --alpha 0.3
 """
 
-import keras
-import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
-
 from experiments import cli, reporting
-from experiments.models import cnn
-from experiments.training import train
-from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, recommended_units
 
 # What one run cannot say, and what the studies measured on this model and width.
 ONE_SEED = (
@@ -33,8 +26,17 @@ ONE_SEED = (
 
 def main(argv=None):
     p = cli.parser(__doc__.splitlines()[0], epochs=5, out="runs/demo")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="W-Softmax's alpha")
+    p.add_argument(
+        "--alpha", type=float, help="W-Softmax's alpha (default: keras_wsoftmax.DEFAULT_ALPHA)"
+    )
     args, determinism, dataset = cli.start(p, argv)
+    # After parsing, so that --help loads no backend.
+    from experiments.models import cnn
+    from experiments.training import train
+    from keras_wsoftmax import DEFAULT_ALPHA, WSoftmax, recommended_units
+
+    if args.alpha is None:
+        args.alpha = DEFAULT_ALPHA
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -97,6 +99,10 @@ def main(argv=None):
 
 
 def plot(runs, args):
+    import keras
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, run in runs.items():
         accuracy = run["history"]["val_accuracy"]

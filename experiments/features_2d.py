@@ -7,13 +7,7 @@ colored by class.
     python -m experiments.features_2d --out reports
 """
 
-import keras
-import matplotlib.pyplot as plt
-
 from experiments import cli, reporting
-from experiments.models import cnn
-from experiments.training import outputs, train
-from keras_wsoftmax import WSoftmax
 
 
 def main(argv=None):
@@ -30,6 +24,10 @@ def main(argv=None):
     )
     p.add_argument("--points", type=int, default=3000, help="test points drawn per panel")
     args, determinism, dataset = cli.start(p, argv)
+    # After parsing, so that --help loads no backend.
+    from experiments.models import cnn
+    from experiments.training import outputs, train
+    from keras_wsoftmax import WSoftmax
 
     panels = []
     for alpha in args.alphas:
@@ -73,6 +71,9 @@ def main(argv=None):
 
 
 def plot(panels, dataset, args):
+    import keras
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
     cmap = plt.get_cmap("tab10" if dataset.num_classes <= 10 else "tab20")
     labels = dataset.y_test[: args.points]

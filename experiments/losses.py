@@ -8,19 +8,8 @@ loss but the literal bias and label smoothing on class ids is the package's
 public one (`keras_wsoftmax`) or Keras's.
 """
 
+import importlib
 from typing import Any, NamedTuple
-
-import keras
-
-from experiments import peers
-from keras_wsoftmax import (
-    DEFAULT_ARCFACE_MARGIN,
-    DEFAULT_COSFACE_MARGIN,
-    DEFAULT_SCALE,
-    ArcFace,
-    CosFace,
-    WSoftmax,
-)
 
 BASELINE = "cross-entropy"
 
@@ -30,32 +19,47 @@ class Family(NamedTuple):
 
     build: Any  # (parameter, scale) -> keras.losses.Loss
     label: Any  # parameter text -> the table's label
-    default: float | None = None  # None: the key must name the parameter
+    default: float | str | None = None  # str: a keras_wsoftmax constant; None: key names it
+
+
+def _package(name):
+    """`keras_wsoftmax`'s attribute `name`, imported (with Keras) only when needed."""
+    return getattr(importlib.import_module("keras_wsoftmax"), name)
+
+
+def _peer(name):
+    return getattr(importlib.import_module("experiments.peers"), name)
+
+
+def _cross_entropy(_, scale):
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 FAMILIES = {
-    BASELINE: Family(
-        lambda _, scale: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        lambda _: BASELINE,
-        0.0,
+    BASELINE: Family(_cross_entropy, lambda _: BASELINE, 0.0),
+    "wsoftmax": Family(
+        lambda alpha, _: _package("WSoftmax")(alpha), lambda text: f"W-Softmax {text}"
     ),
-    "wsoftmax": Family(lambda alpha, _: WSoftmax(alpha), lambda text: f"W-Softmax {text}"),
     "cosface": Family(
-        lambda m, scale: CosFace(m, scale=scale),
+        lambda m, scale: _package("CosFace")(m, scale=scale),
         lambda text: f"CosFace m={text}",
-        DEFAULT_COSFACE_MARGIN,
+        "DEFAULT_COSFACE_MARGIN",
     ),
     "arcface": Family(
-        lambda m, scale: ArcFace(m, scale=scale),
+        lambda m, scale: _package("ArcFace")(m, scale=scale),
         lambda text: f"ArcFace m={text}",
-        DEFAULT_ARCFACE_MARGIN,
+        "DEFAULT_ARCFACE_MARGIN",
     ),
     "label-smoothing": Family(
-        lambda smoothing, _: peers.SparseLabelSmoothing(smoothing),
+        lambda smoothing, _: _peer("SparseLabelSmoothing")(smoothing),
         lambda text: f"label smoothing {text}",
         0.1,
     ),
-    "literal": Family(lambda alpha, _: peers.LiteralWSoftmax(alpha), lambda t: f"literal bias {t}"),
+    "literal": Family(
+        lambda alpha, _: _peer("LiteralWSoftmax")(alpha), lambda t: f"literal bias {t}"
+    ),
 }
 DEFAULT_LOSSES = [
     BASELINE,
@@ -92,13 +96,16 @@ def parse(key):
 def parameter(key):
     """The key's parameter as a number (the family's default where the key names none)."""
     family, text = parse(key)
-    return FAMILIES[family].default if text is None else float(text)
+    if text is not None:
+        return float(text)
+    default = FAMILIES[family].default
+    return _package(default) if isinstance(default, str) else default
 
 
-def make(key, scale=DEFAULT_SCALE):
-    """The Keras loss a key names, for a cosine head of `scale`."""
+def make(key, scale=None):
+    """The Keras loss a key names, for a cosine head of `scale` (default: the head's)."""
     family, _ = parse(key)
-    return FAMILIES[family].build(parameter(key), scale)
+    return FAMILIES[family].build(parameter(key), scale or _package("DEFAULT_SCALE"))
 
 
 def label(key):

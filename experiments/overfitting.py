@@ -18,20 +18,10 @@ fitted models needs models that fit.
     python -m experiments.overfitting --out reports/overfitting
 """
 
-from experiments import cli, comparison, data
+import functools
 
-METRICS = [
-    "test_accuracy",
-    "train_accuracy",
-    "gap",
-    "compactness_deg",
-    "separation_min_deg",
-    "ece",
-    "nll",
-    "epochs_trained",
-]
-DIFFS = ["test_accuracy", "gap", "compactness_deg", "ece"]
-PLOTTED = ["test_accuracy", "gap", "compactness_deg", "ece"]
+from experiments import cli, runner
+
 DEFAULT_SIZES = [1000, 5000, 10000]
 DEFAULT_EPOCHS = {1000: 100, 5000: 50, 10000: 40}
 
@@ -41,15 +31,7 @@ def epochs_for(size, args):
     return args.epochs or DEFAULT_EPOCHS.get(size) or max(1, round(400_000 / size))
 
 
-def main(argv=None):
-    p = cli.parser(
-        __doc__.splitlines()[0],
-        epochs=None,
-        out="runs/overfitting",
-        seeds=5,
-        epochs_help="the most epochs per run; --fit-target stops a run sooner (default: "
-        "100, 50 and 40 at 1k, 5k and 10k samples, else enough to see 400,000 samples)",
-    )
+def flags(p):
     p.add_argument(
         "--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="training-subset sizes"
     )
@@ -61,33 +43,34 @@ def main(argv=None):
         default=0.99,
         help="stop a run once an epoch's training accuracy reaches it (0: train every epoch)",
     )
-    comparison.add_loss_flags(p)
-    args, determinism, full = cli.start(p, argv)
 
-    earlier = comparison.earlier_runs(args, "overfitting", "size", ["sizes"])
-    runs = []
-    plan = [(size, seed) for size in args.sizes for seed in cli.seeds(args)]
-    for i, (size, seed) in enumerate(plan, 1):
-        subset = data.training_subset(full, size, seed)
-        settings = comparison.Settings(
-            epochs_for(size, args),
-            args.batch_size,
-            args.scale,
-            args.dropout,
-            args.verbose,
+
+def plan(args, full):
+    from experiments import data
+
+    cells = []
+    for size in args.sizes:
+        settings = runner.settings(
+            args,
+            epochs=epochs_for(size, args),
+            dropout=args.dropout,
             fit_target=args.fit_target or None,
         )
-        for loss_key in args.losses:
-            print(f"[{i}/{len(plan)}] {size} samples, seed {seed}, {loss_key}", flush=True)
-            if (size, seed, loss_key) in earlier:
-                runs.append(earlier[size, seed, loss_key])
-                continue
-            result, _ = comparison.measured_run(
-                subset, loss_key, seed, settings, train_accuracy=True, units=args.units
+        for seed in cli.seeds(args):
+            cells.append(
+                runner.Cell(
+                    size,
+                    seed,
+                    functools.partial(data.training_subset, full, size, seed),
+                    settings,
+                    model={"units": args.units},
+                    record={"epochs": settings.epochs},
+                )
             )
-            result.update({"size": size, "epochs": settings.epochs})
-            runs.append(result)
+    return cells
 
+
+def preamble(args, full, determinism):
     caps = ", ".join(f"{s} samples: {epochs_for(s, args)}" for s in args.sizes)
     budget = (
         f"until an epoch's training accuracy reaches {args.fit_target:.0%}, at most ({caps}) epochs"
@@ -95,15 +78,7 @@ def main(argv=None):
         else f"every epoch ({caps})"
     )
     seeds = cli.seeds(args)
-    return comparison.conclude(
-        args,
-        "overfitting",
-        f"Overfitting regime on {args.dataset}: small training subsets trained to fit",
-        runs,
-        "size",
-        METRICS,
-        DIFFS,
-        PLOTTED,
+    return (
         f"- Budget: {budget}; batch {args.batch_size}; Adam 1e-3; seeds {seeds[0]} to "
         f"{seeds[-1]} (each seed draws its own subset, the same for every loss); "
         f"{len(full.x_test)} test samples; {determinism}\n"
@@ -111,8 +86,41 @@ def main(argv=None):
         f"`WSoftmaxHead(C, units={args.units})` (cosine logits, scale {args.scale:g})\n\n"
         "Mean ± std over seeds; Δ is the paired difference to cross-entropy at the same "
         "size and seed with its 95% t interval, in points (accuracy, gap, ECE) or degrees "
-        "(compactness). Gap = training accuracy - test accuracy. ECE with 15 bins.",
+        "(compactness). Gap = training accuracy - test accuracy. ECE with 15 bins."
     )
+
+
+STUDY = runner.Study(
+    name="overfitting",
+    description=__doc__.splitlines()[0],
+    group="size",
+    plan=plan,
+    title=lambda args: (
+        f"Overfitting regime on {args.dataset}: small training subsets trained to fit"
+    ),
+    preamble=preamble,
+    metrics=(
+        "test_accuracy",
+        "train_accuracy",
+        "gap",
+        "compactness_deg",
+        "separation_min_deg",
+        "ece",
+        "nll",
+        "epochs_trained",
+    ),
+    diffs=("test_accuracy", "gap", "compactness_deg", "ece"),
+    plotted=("test_accuracy", "gap", "compactness_deg", "ece"),
+    epochs_help="the most epochs per run; --fit-target stops a run sooner (default: "
+    "100, 50 and 40 at 1k, 5k and 10k samples, else enough to see 400,000 samples)",
+    flags=flags,
+    plan_flags=("sizes",),
+    train_accuracy=True,
+)
+
+
+def main(argv=None):
+    return runner.main(STUDY, argv)
 
 
 if __name__ == "__main__":

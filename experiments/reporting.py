@@ -7,14 +7,13 @@ import platform
 import shlex
 import sys
 
-import keras
-import matplotlib.pyplot as plt
-
-import keras_wsoftmax
-
 
 def provenance():
     """The command, backend, versions, machine and date behind a set of numbers."""
+    import keras  # here, not at the top: a study's --help loads no backend
+
+    import keras_wsoftmax
+
     try:
         memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
@@ -109,6 +108,8 @@ def write_report(out, stem, title, args, numbers, markdown, figures=None):
     provenance, the arguments and `numbers`. `figures` maps a file stem to a
     matplotlib figure, closed once saved. Returns the provenance.
     """
+    import matplotlib.pyplot as plt
+
     out.mkdir(parents=True, exist_ok=True)
     info = provenance()
     payload = {"provenance": info, "args": vars(args), **numbers}

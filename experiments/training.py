@@ -68,8 +68,18 @@ def head_of(model):
     return head
 
 
-def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False, fit_target=None):
-    """Fits `model` with `loss` (Adam 1e-3) on `dataset`'s training set.
+def train(
+    model,
+    loss,
+    dataset,
+    epochs,
+    batch_size,
+    verbose=0,
+    validate=False,
+    fit_target=None,
+    optimizer=None,
+):
+    """Fits `model` with `loss` and `optimizer` (default Adam 1e-3) on `dataset`'s training set.
 
     At most `epochs` epochs; with `fit_target`, training stops early once an
     epoch's training accuracy reaches it (`StopWhenFitted`). Returns
@@ -79,7 +89,7 @@ def train(model, loss, dataset, epochs, batch_size, verbose=0, validate=False, f
     validation data if `validate`).
     """
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=optimizer or keras.optimizers.Adam(1e-3),
         loss=loss,
         metrics=[
             "accuracy",
@@ -115,3 +125,26 @@ def outputs(model, x, batch_size=1024):
     """Logits, the head's FC features and the backbone features (the head's input) for `x`."""
     head = head_of(model)
     return head_outputs(keras.Model(model.inputs, head.input), head, x, batch_size)
+
+
+def step_decay_sgd(
+    steps_per_epoch,
+    epochs,
+    learning_rate,
+    momentum=0.9,
+    weight_decay=5e-4,
+    decay_at=(0.5, 0.75),
+    factor=0.1,
+):
+    """SGD with momentum and weight decay, the learning rate cut by `factor` at each `decay_at`.
+
+    The paper generation's protocol: the rate drops at those fractions of
+    the training steps (`epochs` x `steps_per_epoch`). Keras's weight decay
+    is decoupled (each step ``w -= learning_rate * weight_decay * w``, on
+    every variable), not an L2 term in the loss.
+    """
+    total = epochs * steps_per_epoch
+    boundaries = [int(fraction * total) for fraction in decay_at]
+    values = [learning_rate * factor**k for k in range(len(boundaries) + 1)]
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    return keras.optimizers.SGD(schedule, momentum=momentum, weight_decay=weight_decay)

@@ -13,11 +13,9 @@ Differences to cross-entropy are paired by seed, with 95% t intervals.
     python -m experiments.unseen_classes --out reports/unseen_classes
 """
 
-from experiments import cli, comparison, data
-from experiments.geometry import retrieval
-from experiments.training import outputs
+from experiments import cli, runner
 
-METRICS = [
+METRICS = (
     "fc_recall_at_1",
     "fc_map",
     "backbone_recall_at_1",
@@ -25,62 +23,84 @@ METRICS = [
     "test_accuracy",
     "compactness_deg",
     "ece",
-]
-DIFFS = METRICS
-PLOTTED = ["fc_recall_at_1", "fc_map", "backbone_map", "test_accuracy"]
+)
 
 
-def main(argv=None):
-    p = cli.parser(__doc__.splitlines()[0], epochs=10, out="runs/unseen_classes", seeds=5)
+def flags(p):
     p.add_argument(
         "--seen", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="classes trained on"
     )
     p.add_argument("--units", type=int, help="FC width (default: min_units of the seen classes)")
-    comparison.add_loss_flags(p)
-    args, determinism, full = cli.start(p, argv)
-    seen, unseen_x, unseen_y = data.split_classes(full, args.seen)
-    settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
 
-    earlier = comparison.earlier_runs(args, "unseen_classes", "task")
-    runs = []
-    for seed in cli.seeds(args):
-        for loss_key in args.losses:
-            print(f"seed {seed}, {loss_key}", flush=True)
-            if ("unseen", seed, loss_key) in earlier:
-                runs.append(earlier["unseen", seed, loss_key])
-                continue
-            result, model = comparison.measured_run(
-                seen, loss_key, seed, settings, units=args.units
-            )
-            _, features, backbone = outputs(model, unseen_x)
-            for name, embedding in [("fc", features), ("backbone", backbone)]:
-                for metric, value in retrieval(embedding, unseen_y).items():
-                    result[f"{name}_{metric}"] = value
-            result["task"] = "unseen"
-            runs.append(result)
+
+def plan(args, full):
+    from experiments import data
+
+    seen, unseen_x, unseen_y = data.split_classes(full, args.seen)
+    return [
+        runner.Cell(
+            "unseen",
+            seed,
+            seen,
+            runner.settings(args),
+            model={"units": args.units},
+            context=(unseen_x, unseen_y),
+        )
+        for seed in cli.seeds(args)
+    ]
+
+
+def measure(result, model, cell):
+    """Recall@1 and mAP among the unseen classes' test images, on both embeddings."""
+    from experiments.geometry import retrieval
+    from experiments.training import outputs
+
+    unseen_x, unseen_y = cell.context
+    _, features, backbone = outputs(model, unseen_x)
+    for name, embedding in [("fc", features), ("backbone", backbone)]:
+        for metric, value in retrieval(embedding, unseen_y).items():
+            result[f"{name}_{metric}"] = value
+
+
+def preamble(args, full, determinism):
+    import numpy as np
 
     seeds = cli.seeds(args)
-    return comparison.conclude(
-        args,
-        "unseen_classes",
-        f"Feature quality on unseen classes of {args.dataset}",
-        runs,
-        "task",
-        METRICS,
-        DIFFS,
-        PLOTTED,
-        f"- Budget per run: {args.epochs} epochs on {len(seen.x_train)} training images of "
+    seen = int(np.isin(full.y_train, args.seen).sum())
+    unseen = int((~np.isin(full.y_test, args.seen)).sum())
+    return (
+        f"- Budget per run: {args.epochs} epochs on {seen} training images of "
         f"classes {args.seen}; batch {args.batch_size}; Adam 1e-3; seeds {seeds[0]} to "
         f"{seeds[-1]}; {determinism}\n"
-        f"- Retrieval set: the {len(unseen_y)} test images of the other classes; each queries "
+        f"- Retrieval set: the {unseen} test images of the other classes; each queries "
         "all the others by cosine similarity\n"
-        f"- Model: the examples' CNN (dropout 0.5) ending in `WSoftmaxHead({seen.num_classes}"
+        f"- Model: the examples' CNN (dropout 0.5) ending in `WSoftmaxHead({len(args.seen)}"
         f", units={args.units or 'min_units(C)'})` (cosine logits, scale "
         f"{args.scale:g}); FC features are the head's, backbone features its input\n\n"
         "Mean ± std over seeds, in %; Δ is the paired difference to cross-entropy at the same "
         "seed with its 95% t interval, in points. Accuracy and ECE on the seen classes' test "
-        "images.",
+        "images."
     )
+
+
+STUDY = runner.Study(
+    name="unseen_classes",
+    description=__doc__.splitlines()[0],
+    group="task",
+    plan=plan,
+    title=lambda args: f"Feature quality on unseen classes of {args.dataset}",
+    preamble=preamble,
+    metrics=METRICS,
+    diffs=METRICS,
+    plotted=("fc_recall_at_1", "fc_map", "backbone_map", "test_accuracy"),
+    epochs=10,
+    flags=flags,
+    measure=measure,
+)
+
+
+def main(argv=None):
+    return runner.main(STUDY, argv)
 
 
 if __name__ == "__main__":

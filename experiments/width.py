@@ -13,11 +13,7 @@ it names the smallest width from which every interval includes 0, and marks
     python -m experiments.width --dataset synthetic-100 --widths 25 50 100 200 400 1600
 """
 
-import matplotlib.pyplot as plt
-
-from experiments import cli, comparison, losses, reporting
-from experiments.models import head_flops
-from keras_wsoftmax import DEFAULT_ALPHA, min_units
+from experiments import cli, losses, reporting, runner
 
 METRICS = ["test_accuracy", "mean_epoch_seconds", "ece"]
 
@@ -27,32 +23,37 @@ def default_widths(num_classes):
     return sorted({num_classes * k for k in (1, 2, 4, 8, 16)} | {1024})
 
 
-def main(argv=None):
-    p = cli.parser(__doc__.splitlines()[0], epochs=3, out="runs/width", seeds=3)
+def flags(p):
     p.add_argument("--widths", type=int, nargs="+", help="default: C 2C 4C 8C 16C 1024")
-    comparison.add_loss_flags(p, losses=[losses.BASELINE, f"wsoftmax-{DEFAULT_ALPHA:g}"])
-    args, determinism, dataset = cli.start(p, argv)
-    settings = comparison.Settings(args.epochs, args.batch_size, args.scale, 0.5, args.verbose)
-    widths = sorted(args.widths or default_widths(dataset.num_classes))
-    smallest = min_units(dataset.num_classes, "relu")
 
-    earlier = comparison.earlier_runs(args, "width", "units", ["widths"])
-    runs = []
+
+def widths_of(args, dataset):
+    return sorted(args.widths or default_widths(dataset.num_classes))
+
+
+def plan(args, dataset):
     # Seed-major order: a load change on a shared machine then touches every
     # width alike instead of skewing the epoch times of some.
-    plan = [
-        (seed, key, units) for seed in cli.seeds(args) for key in args.losses for units in widths
+    return [
+        runner.Cell(units, seed, dataset, runner.settings(args), model={"units": units})
+        for seed in cli.seeds(args)
+        for units in widths_of(args, dataset)
     ]
-    for i, (seed, key, units) in enumerate(plan, 1):
-        print(f"\n[{i}/{len(plan)}] {key}, {units} units, seed {seed}", flush=True)
-        if (units, seed, key) in earlier:
-            runs.append(earlier[units, seed, key])
-            continue
-        result, model = comparison.measured_run(dataset, key, seed, settings, units=units)
-        input_dim = model.layers[-1].input.shape[-1]
-        result.update({"units": units, "flops": head_flops(input_dim, units, dataset.num_classes)})
-        runs.append(result)
 
+
+def measure(result, model, cell):
+    from experiments.models import head_flops
+
+    input_dim = model.layers[-1].input.shape[-1]
+    result["flops"] = head_flops(input_dim, cell.group, cell.dataset.num_classes)
+
+
+def report(args, runs, dataset, determinism):
+    from experiments import comparison
+    from keras_wsoftmax import min_units
+
+    widths = widths_of(args, dataset)
+    smallest = min_units(dataset.num_classes, "relu")
     summary = comparison.summarize(
         runs, METRICS, group="loss", compared="units", baseline=widths[-1]
     )
@@ -150,6 +151,8 @@ def findings(summary, smallest, widest):
 
 
 def plot(summary, smallest, args):
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for key in dict.fromkeys(r["loss"] for r in summary):
         rows = [r for r in summary if r["loss"] == key]
@@ -171,6 +174,28 @@ def plot(summary, smallest, args):
     return reporting.finish_figure(
         fig, axes, f"{args.dataset}: FC width, {args.epochs} epochs, {args.seeds} seeds"
     )
+
+
+STUDY = runner.Study(
+    name="width",
+    description=__doc__.splitlines()[0],
+    group="units",
+    plan=plan,
+    title=None,
+    preamble=None,
+    epochs=3,
+    seeds=3,
+    # The package's DEFAULT_ALPHA (a test keeps them equal).
+    losses=(losses.BASELINE, "wsoftmax-0.2"),
+    flags=flags,
+    plan_flags=("widths",),
+    measure=measure,
+    report=report,
+)
+
+
+def main(argv=None):
+    return runner.main(STUDY, argv)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,12 @@ def arcface(
     [2.948 6.448]
     """
     scale = checked_scale(scale)
-    easy_margin = bool(easy_margin)
+    target = target_for(scale, bool(easy_margin))
+    return margin_losses(y_true, y_pred, target, (_margin(margin),), ignore_class, axis, scale)
+
+
+def target_for(scale, easy_margin):
+    """ArcFace's new target logit ``s cos(theta_y + m)`` on cosines of scale `scale` (a float)."""
 
     def target(z_y, m):
         cos_m, sin_m = (
@@ -109,7 +114,7 @@ def arcface(
         value = scale * ops.where(margined, angular, past)
         return Target(value, slope, partials, differentiable=False)
 
-    return margin_losses(y_true, y_pred, target, (_margin(margin),), ignore_class, axis, scale)
+    return target
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")

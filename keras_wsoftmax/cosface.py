@@ -63,11 +63,18 @@ def cosface(
     [1.0691 4.6125]
     """
     scale = checked_scale(scale)
+    return margin_losses(
+        y_true, y_pred, target_for(scale), (_margin(margin),), ignore_class, axis, scale
+    )
+
+
+def target_for(scale):
+    """CosFace's new target logit ``z_y - s m`` on cosines of scale `scale` (a checked float)."""
 
     def target(z_y, m):
         return Target(z_y - scale * m, 1.0, lambda: (-scale,))
 
-    return margin_losses(y_true, y_pred, target, (_margin(margin),), ignore_class, axis, scale)
+    return target
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")

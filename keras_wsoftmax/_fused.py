@@ -1,0 +1,108 @@
+"""The margin losses of logits ``a @ b`` computed over chunks of classes, never all at once.
+
+At many classes the (N, C) logits and their gradient, not the weights, fill
+a device. Here the logits of ``chunk_size`` classes at a time are made,
+used and dropped: the forward pass keeps per sample only an online
+log-sum-exp of the negatives (its running maximum and sum) and the target
+logit,
+
+    peak  <- max(peak, max_{j in chunk, j != y} z_j)
+    total <- total * exp(old peak - peak) + sum_{j in chunk, j != y} exp(z_j - peak)
+    z_y   <- z_y + sum_{j in chunk} [j = y] z_j
+
+and the hand-written backward pass makes each chunk's logits again, from
+which the core's gradient (`_margin`) gives the chunk's share of both
+inputs' gradients:
+
+    g_j = s softmax_{j != y}(z)_j  (j != y),   g_y = -f'(z_y) s,   s = sigmoid(margin)
+    d a = sum over chunks of g_chunk b_chunk^T,   d b_chunk = a^T g_chunk
+
+Peak temporary memory is O(N x chunk_size) besides the inputs and the
+gradient of `b` (D x C, which any trainer holds); the cost is one more
+N x D x C matmul than the unfused step's three (autodiff of the forward
+would keep every chunk's logits and save nothing). The chunks are an
+`ops.fori_loop`, so that a compiler runs them one after another (XLA
+scheduled the chunks of an unrolled Python loop side by side and held
+them all: 3.2x the unfused temporaries at C = 10^5).
+"""
+
+import math
+
+from keras import ops
+
+from keras_wsoftmax._margin import _lowest
+
+
+def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
+    """Per-sample ``softplus(logsumexp_{j != y} z_j - f(z_y))`` of ``z = a @ b``, by chunks.
+
+    Args:
+        a: Features of shape (N, D), floating.
+        b: Class weights of shape (D, C).
+        class_ids: int32 class ids of shape (N,), each in ``[0, C)``.
+        target: ``target(z_y, *values) -> _margin.Target``, a margin loss's
+            new target logit (`keras_wsoftmax.loss._target`, ...).
+        values: The target's parameters, numbers (constants of the gradient).
+        chunk_size: Classes per chunk; a last, smaller chunk holds the rest.
+
+    Returns:
+        Losses of shape (N,), with the gradient described in the module's
+        docstring for `a` and `b` (none for `class_ids`).
+    """
+    num_classes = b.shape[-1]
+    chunk_size = min(int(chunk_size), num_classes)
+    full, rest = divmod(num_classes, chunk_size)
+    class_ids = ops.expand_dims(class_ids, axis=-1)
+
+    def chunk(a, b, start, size):
+        """The weights and logits of `size` classes from `start`, and each sample's target there."""
+        weights = ops.slice(b, (0, start), (b.shape[0], size))
+        columns = ops.arange(size, dtype="int32") + ops.cast(start, "int32")
+        return weights, ops.matmul(a, weights), ops.equal(class_ids, columns)
+
+    def over_chunks(body, carry):
+        """`body(start, size, carry)` over the chunks in order: a loop, then the rest."""
+        carry = ops.fori_loop(0, full, lambda i, c: body(i * chunk_size, chunk_size, c), carry)
+        return body(full * chunk_size, rest, carry) if rest else carry
+
+    @ops.custom_gradient
+    def forward(a, b):
+        def accumulate(start, size, carry):
+            peak, total, z_y = carry
+            _, z, is_target = chunk(a, b, start, size)
+            z_y = z_y + ops.sum(ops.where(is_target, z, 0.0), axis=-1)
+            negatives = ops.where(is_target, -math.inf, z)
+            new_peak = ops.maximum(peak, ops.amax(negatives, axis=-1))
+            total = total * ops.exp(peak - new_peak) + ops.sum(
+                ops.exp(negatives - ops.expand_dims(new_peak, axis=-1)), axis=-1
+            )
+            return new_peak, total, z_y
+
+        z_y = ops.zeros_like(a[:, 0])  # (N,), whether N is known or not
+        total = ops.zeros_like(z_y)
+        peak, total, z_y = over_chunks(accumulate, (total + _lowest(a.dtype), total, z_y))
+        new_target = target(z_y, *values)
+        margin = ops.log(total) + peak - new_target.value
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # TensorFlow and JAX pass it alone; PyTorch by name
+                (upstream,) = args
+            s = ops.sigmoid(margin) * upstream
+            # As in the core: total >= 1 whenever a negative is finite.
+            scale = ops.expand_dims(s / ops.maximum(total, 1.0), axis=-1)
+            slope = ops.expand_dims(-new_target.slope * s, axis=-1)
+
+            def backward(start, size, carry):
+                da, db = carry
+                weights, z, is_target = chunk(a, b, start, size)
+                g = ops.exp(z - ops.expand_dims(peak, axis=-1)) * scale
+                g = ops.where(is_target, slope, g)
+                da = da + ops.matmul(g, ops.transpose(weights))
+                db = ops.slice_update(db, (0, start), ops.matmul(ops.transpose(a), g))
+                return da, db
+
+            return over_chunks(backward, (ops.zeros_like(a), ops.zeros_like(b)))
+
+        return ops.softplus(margin), grad
+
+    return forward(a, b)
