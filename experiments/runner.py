@@ -148,9 +148,9 @@ def main(study, argv=None):
         if (cell.group, cell.seed, key) in earlier:
             runs.append(earlier[cell.group, cell.seed, key])
             continue
-        dataset = cell.dataset() if callable(cell.dataset) else cell.dataset
+        trained_on = cell.dataset() if callable(cell.dataset) else cell.dataset
         result, model = comparison.measured_run(
-            dataset,
+            trained_on,
             key,
             cell.seed,
             cell.settings,

@@ -7,6 +7,7 @@ records, resume, the pairing and findings, the report's files, and that
 """
 
 import json
+import re
 import subprocess
 import sys
 import zlib
@@ -37,6 +38,7 @@ MEASURES = [
     "ece",
     "nll",
     "mean_epoch_seconds",
+    *(f"{name}_{m}" for name in ("fc", "backbone") for m in ("recall_at_1", "map")),
 ]
 # What the runner's plan passes to a run; an ArcFace run on the plain head must not happen.
 SMALL = ["--limit", "64", "--test-limit", "64", "--verbose", "0"]
@@ -256,3 +258,17 @@ def test_every_study_is_declared_for_the_runner():
 pytestmark = pytest.mark.skipif(
     BACKEND != "tensorflow", reason="the runner is the same Python on every backend"
 )
+
+
+@pytest.mark.usefixtures("no_data")
+def test_the_report_describes_the_loaded_data_not_a_cells(tmp_path, calls):
+    import dataclasses
+
+    argv = [*SMALL, "--seeds", "1", "--losses", "cross-entropy", "--out", str(tmp_path)]
+    # Without its retrieval measures, which need a trained model.
+    runner.main(dataclasses.replace(unseen_classes.STUDY, measure=None), argv)
+    report = (tmp_path / "unseen_classes.md").read_text()
+    # The fake data: 256 training images of 10 classes, 64 test images.
+    (seen,) = re.findall(r"on (\d+) training images of classes", report)
+    (unseen,) = re.findall(r"the (\d+) test images of the other classes", report)
+    assert 0 < int(seen) < 256 and 0 < int(unseen) < 64
