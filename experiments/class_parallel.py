@@ -42,7 +42,11 @@ def step_function(model, optimizer, loss, on_logits=None):
             logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
             if on_logits is not None:
                 logits = on_logits(logits)
-            return loss(y, logits)
+            # In the variables' scope, as fit() computes its losses: a fused loss
+            # reads the head's classifier, which must be the traced one.
+            mapping = zip(model.trainable_variables, trainable, strict=True)
+            with keras.StatelessScope(state_mapping=mapping):
+                return loss(y, logits)
 
         value, grads = jax.value_and_grad(loss_of)(trainable)
         trainable, optimizer_state = optimizer.stateless_apply(optimizer_state, grads, trainable)
@@ -86,18 +90,21 @@ def per_device_bytes(shapes_and_shardings):
     )
 
 
-def measure(num_classes, units, batch, devices, layout, repeats, timed):
+def measure(num_classes, units, batch, devices, layout, repeats, timed, chunk_size=None):
+    """One row; with `chunk_size`, the fused head and loss (`WSoftmaxHead.fused_loss`)."""
     import jax
 
     keras.backend.clear_session()
     keras.distribution.set_distribution(None)
-    head = WSoftmaxHead(num_classes, units=units, name="head")
+    output_mode = "logits" if chunk_size is None else "features"
+    head = WSoftmaxHead(num_classes, units=units, name="head", output_mode=output_mode)
     model = keras.Sequential([keras.Input((units,)), head])
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     distribution = distribution_for(layout, head, devices)
     keras.distribution.set_distribution(distribution)
-    step = step_function(model, optimizer, WSoftmax(0.2))
+    loss = WSoftmax(0.2) if chunk_size is None else head.fused_loss(WSoftmax(0.2), chunk_size)
+    step = step_function(model, optimizer, loss)
 
     weights = model.trainable_variables
     trainable = abstract_arrays(weights, distribution, weights)
@@ -113,7 +120,7 @@ def measure(num_classes, units, batch, devices, layout, repeats, timed):
         "units": units,
         "batch": batch,
         "devices": len(devices),
-        "layout": layout,
+        "layout": layout if chunk_size is None else f"fused, chunks of {chunk_size:,}",
         "parameter_bytes": per_device_bytes((t.shape, t.sharding) for t in trainable),
         "optimizer_bytes": per_device_bytes(
             (s.shape, s.sharding) for s in optimizer_state if len(s.shape) > 0
@@ -174,6 +181,14 @@ def main(argv=None):
         "weights of every device are real arrays in this one process)",
     )
     p.add_argument("--repeats", type=int, default=5, help="timed steps per row (with --time)")
+    p.add_argument(
+        "--chunk-sizes",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also the fused head and loss (WSoftmaxHead.fused_loss) on one device, "
+        "at each of these chunk sizes",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/class_parallel"))
     args = p.parse_args(argv)
     if keras.backend.backend() != "jax":
@@ -206,6 +221,20 @@ def main(argv=None):
                     )
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+            for chunk_size in args.chunk_sizes:
+                timed = args.time and num_classes <= args.time_max_classes
+                row = measure(
+                    num_classes,
+                    units,
+                    args.batch,
+                    available[:1],
+                    "replicated",
+                    args.repeats,
+                    timed,
+                    chunk_size=chunk_size,
+                )
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     table = results_table(rows)
     print("\n" + table)
     reporting.write_report(
@@ -220,7 +249,8 @@ def main(argv=None):
         "Parameters and Adam's state per device are computed from the layouts (float32); "
         "temporaries are XLA's `memory_analysis().temp_size_in_bytes`. 'class-split' is "
         "`WSoftmaxHead.get_layout_map` on a 1 x devices mesh, 'replicated' is data "
-        "parallelism on devices x 1. All-gathers counts the all-gather ops in the compiled "
+        "parallelism on devices x 1, 'fused' the head's FC features and "
+        "`head.fused_loss(WSoftmax(0.2), chunk_size)` on one device. All-gathers counts the all-gather ops in the compiled "
         "step. Step times (where measured) are medians, comparable within this run only.\n\n"
         f"{table}\n",
     )

@@ -13,6 +13,13 @@ starts from the same weights and sees the same data order. Measures: test
 accuracy, the train-test gap, compactness, ECE; differences to
 cross-entropy on the same head are paired by seed, with 95% t intervals.
 
+The default budget, 30 epochs of batch 128 at learning rate 0.05, reaches
+a plateau: on the plain head with cross-entropy (seed 0, 2026-12-02,
+``--seeds 1 --modes plain --losses cross-entropy``) the training accuracy
+logged by `fit` rose from 88.7% to 90.1% at the first cut (epoch 16) and to
+91.3% after the second (epoch 23), and then moved by less than 0.2 points over
+the last 8 epochs (test accuracy 90.67%).
+
 Cost on a 2-core CPU with TensorFlow, about 15 s an epoch: 50 runs of 30
 epochs are 6.3 hours; split them with ``--resume`` (``--seeds 1``, then
 ``--seeds 2 --resume``, ...).

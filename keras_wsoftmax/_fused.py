@@ -28,8 +28,11 @@ them all: 3.2x the unfused temporaries at C = 10^5).
 
 import math
 
+import keras
 from keras import ops
 
+from keras_wsoftmax._backend import eager_numpy, hand_mask_to_reduction
+from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._margin import _lowest
 
 
@@ -106,3 +109,97 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
         return ops.softplus(margin), grad
 
     return forward(a, b)
+
+
+@keras.saving.register_keras_serializable(package="keras_wsoftmax")
+class FusedLoss(keras.losses.Loss):
+    """A margin loss of a `WSoftmaxHead`'s logits, computed from its FC features by chunks.
+
+    Made by `WSoftmaxHead.fused_loss`: the model outputs the head's FC
+    features (``WSoftmaxHead(..., output_mode="features")``) and this loss
+    reads the head's classifier, so the (N, C) logits never exist. Its
+    values and gradients are those of `loss` on the head's logits. Labels
+    are class ids; ``loss.ignore_class``, sample weights and every
+    reduction behave as in `loss`; a label that is not a class id raises
+    when eager and gives its sample a NaN loss when compiled. Saved with a
+    model, it comes back unbound (a loaded model has new layers): compile
+    the loaded model again with ``head.fused_loss(...)`` to train it.
+    """
+
+    def __init__(self, head, loss, chunk_size, head_name=None):
+        super().__init__(name=f"fused_{loss.name}", reduction=loss.reduction, dtype=loss.dtype)
+        target, values, scale = loss.fused_target()
+        if head is not None and scale is not None and (not head.normalize or scale != head.scale):
+            got = f"cosines of scale {head.scale:g}" if head.normalize else "plain logits"
+            raise ValueError(
+                f"{type(loss).__name__} reads cosines of scale {scale:g}, but the head gives "
+                f"{got}: use a cosine head (normalize=True) of the loss's scale."
+            )
+        self.head, self.loss = head, loss
+        self.head_name = head.name if head is not None else head_name
+        self.chunk_size = checked_number(
+            "chunk_size",
+            chunk_size,
+            integer=True,
+            in_range=lambda c: c >= 1,
+            expected="a positive integer",
+        )
+        self._target, self._values = target, values
+
+    def call(self, y_true, y_pred):
+        head = self.head
+        if head is None:
+            raise ValueError(
+                "This fused loss was loaded with its model and is bound to no head: compile "
+                f"the model again with model.get_layer({self.head_name!r}).fused_loss(...)."
+            )
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        if len(y_pred.shape) != 2 or y_pred.shape[-1] != head.units:
+            raise ValueError(
+                f"A fused loss takes the head's FC features of shape (batch, {head.units}); "
+                f"received shape {tuple(y_pred.shape)}: build the head with "
+                'output_mode="features".'
+            )
+        kept = None
+        if self.loss.ignore_class is not None:
+            kept = ops.not_equal(labels, self.loss.ignore_class)
+            labels = ops.where(kept, labels, 0)
+        valid = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, head.num_classes))
+        checked = eager_numpy(valid)
+        if checked is not None and not checked.all():
+            index = int((~checked).nonzero()[0][0])
+            raise ValueError(
+                f"Label {int(ops.convert_to_numpy(labels)[index])} at index {index} is not a "
+                f"class id: expected an integer in [0, {head.num_classes})."
+            )
+        if head.normalize:
+            features, classifier = head._unit_factors(y_pred)
+            features = head.scale * features
+        else:
+            features = ops.cast(y_pred, "float32")
+            classifier = ops.cast(head.classifier, "float32")
+        losses = chunked_margin_losses(
+            features,
+            classifier,
+            ops.where(valid, labels, 0),
+            self._target,
+            self._values,
+            self.chunk_size,
+        )
+        losses = ops.where(valid, losses, math.nan)
+        if kept is not None:
+            losses = ops.where(kept, losses, 0.0)
+            hand_mask_to_reduction(losses, kept)
+        return losses
+
+    def get_config(self):
+        return {
+            "loss": keras.saving.serialize_keras_object(self.loss),
+            "chunk_size": self.chunk_size,
+            "head_name": self.head_name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        loss = keras.saving.deserialize_keras_object(config["loss"])
+        return cls(None, loss, config["chunk_size"], head_name=config["head_name"])

@@ -279,6 +279,10 @@ class MarginLoss(keras.losses.Loss):
         self.ignore_class = ignore_class
         self.axis = axis
 
+    def fused_target(self):
+        """``(target, parameter values, cosine scale or None)``, for `WSoftmaxHead.fused_loss`."""
+        raise NotImplementedError
+
     def get_config(self):
         config = super().get_config()
         config.update({"ignore_class": self.ignore_class, "axis": self.axis})

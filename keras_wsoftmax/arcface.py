@@ -181,6 +181,9 @@ class ArcFace(MarginLoss):
             axis=self.axis,
         )
 
+    def fused_target(self):
+        return target_for(self.scale, self.easy_margin), (self.margin,), self.scale
+
     def get_config(self):
         return {
             **super().get_config(),

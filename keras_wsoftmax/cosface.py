@@ -129,5 +129,8 @@ class CosFace(MarginLoss):
             y_true, y_pred, self.margin, self.scale, ignore_class=self.ignore_class, axis=self.axis
         )
 
+    def fused_target(self):
+        return target_for(self.scale), (self.margin,), self.scale
+
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "scale": self.scale}

@@ -7,11 +7,16 @@ import keras
 from keras import ops
 
 from keras_wsoftmax._checks import checked_number
+from keras_wsoftmax._fused import FusedLoss
 from keras_wsoftmax.sizing import recommended_units, validate_num_classes
 
 # The head's scale of its cosines, and the cosine losses' (CosFace, ArcFace):
 # the two must be equal.
 DEFAULT_SCALE = 16.0
+
+# Classes per chunk of a fused loss (`WSoftmaxHead.fused_loss`): at 512
+# samples, 64 MiB of float32 logits per chunk.
+DEFAULT_CHUNK_SIZE = 32768
 
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
 # vector gets all-zero logits instead of a division by zero.
@@ -60,6 +65,9 @@ class WSoftmaxHead(keras.layers.Layer):
         classifier_initializer, classifier_regularizer,
         classifier_constraint: The same for the classifier weights
             (shape ``(units, num_classes)``).
+        output_mode: ``"logits"`` (default), or ``"features"``: the layer returns
+            its FC features and leaves the logits to a fused loss
+            (`fused_loss`) or to `logits`.
         **kwargs: Base layer arguments (`name`, `dtype`,
             `activity_regularizer`, ...).
 
@@ -93,9 +101,15 @@ class WSoftmaxHead(keras.layers.Layer):
         kernel_constraint=None,
         bias_constraint=None,
         classifier_constraint=None,
+        output_mode="logits",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if output_mode not in ("logits", "features"):
+            raise ValueError(
+                f'output_mode must be "logits" or "features"; received {output_mode!r}.'
+            )
+        self.output_mode = output_mode
         num_classes = validate_num_classes(num_classes)
         if units is None:
             units = recommended_units(num_classes, activation)
@@ -156,16 +170,22 @@ class WSoftmaxHead(keras.layers.Layer):
         if self.bias is not None:
             features = ops.add(features, self.bias)
         features = self.activation(features)
-        if self.normalize:
-            logits = self._scaled_cosines(features)
-        else:
-            logits = ops.matmul(features, self.classifier)
+        if self.output_mode == "features":
+            return features
+        logits = self.logits(features)
         if return_features:
             return logits, features
         return logits
 
     def _scaled_cosines(self, features):
-        # Norms in float32: squares of float16 features overflow above 256.
+        h, w = self._unit_factors(features)
+        return ops.cast(self.scale * ops.matmul(h, w), self.compute_dtype)
+
+    def _unit_factors(self, features):
+        """The unit features and unit class weights whose product is the cosines, in float32.
+
+        Norms in float32: squares of float16 features overflow above 256.
+        """
         h = ops.cast(features, "float32")
         w = ops.cast(self.classifier, "float32")
         h = h * ops.rsqrt(
@@ -174,11 +194,44 @@ class WSoftmaxHead(keras.layers.Layer):
         w = w * ops.rsqrt(
             ops.maximum(ops.sum(ops.square(w), axis=0, keepdims=True), _SQUARED_NORM_FLOOR)
         )
-        return ops.cast(self.scale * ops.matmul(h, w), self.compute_dtype)
+        return h, w
 
     def features(self, inputs):
         """The FC activations ``h`` for `inputs`, the arrays the head takes."""
+        if self.output_mode == "features":
+            return self(inputs)
         return self(inputs, return_features=True)[1]
+
+    def logits(self, features):
+        """The logits of FC features ``h`` (what a head of ``output_mode="features"`` outputs)."""
+        if self.normalize:
+            return self._scaled_cosines(features)
+        return ops.matmul(features, self.classifier)
+
+    def fused_loss(self, loss, chunk_size=DEFAULT_CHUNK_SIZE):
+        """`loss` on this head's logits, computed from its FC features by chunks of classes.
+
+        For many classes: the model outputs this head's FC features
+        (``output_mode="features"``) and the returned `keras.losses.Loss` reads the
+        classifier itself, `chunk_size` classes at a time, so that the
+        (batch, num_classes) logits and their gradient never exist; values
+        and gradients are those of `loss` on the logits. `loss` is a
+        `WSoftmax`, `CosFace` or `ArcFace` (the cosine losses of this head's
+        scale). Predict with ``head.logits(model.predict(x))``. Saved with
+        the model, the loss comes back bound to no head (it says so when
+        called): compile the loaded model again with its head's
+        `fused_loss`. A stateless training step of your own (JAX) calls the
+        loss inside ``keras.StatelessScope`` of the trainable variables, as
+        `fit` does (``model.stateless_compute_loss``), so that it reads the
+        traced classifier.
+
+        ```python
+        head = WSoftmaxHead(1_000_000, units=128, output_mode="features")
+        model = keras.Sequential([backbone, head])
+        model.compile(optimizer="adam", loss=head.fused_loss(WSoftmax(0.2)))
+        ```
+        """
+        return FusedLoss(self, loss, chunk_size)
 
     def get_layout_map(
         self,
@@ -259,6 +312,7 @@ class WSoftmaxHead(keras.layers.Layer):
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "classifier_constraint": keras.constraints.serialize(self.classifier_constraint),
+                "output_mode": self.output_mode,
             }
         )
         return config

@@ -169,5 +169,8 @@ class WSoftmax(MarginLoss):
             y_true, y_pred, alpha=self._alpha, ignore_class=self.ignore_class, axis=self.axis
         )
 
+    def fused_target(self):
+        return _target, (self._alpha,), None
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}

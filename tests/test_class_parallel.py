@@ -148,11 +148,14 @@ def test_memory_benchmark_halves_the_split_weights(tmp_path):
     run_module(
         "experiments.class_parallel",
         *("--classes", 400, "--units", 8, "--batch", 16, "--devices", 1, 2),
-        *("--time", "--repeats", 1, "--out", tmp_path),
+        *("--time", "--repeats", 1, "--chunk-sizes", 64, "--out", tmp_path),
         env=FOUR_CPU_DEVICES,
     )
     rows = json.loads((tmp_path / "class_parallel.json").read_text())["rows"]
     by = {(r["devices"], r["layout"]): r for r in rows}
+    fused = by[1, "fused, chunks of 64"]
+    assert fused["parameter_bytes"] == by[1, "replicated"]["parameter_bytes"]
+    assert fused["temp_bytes"] < by[1, "replicated"]["temp_bytes"]
     one, split, replicated = by[1, "class-split"], by[2, "class-split"], by[2, "replicated"]
     # FC 8 x 8 + 8 replicated, classifier 8 x 400 split: 4 bytes each.
     assert one["parameter_bytes"] == 4 * (64 + 8 + 3200)

@@ -122,3 +122,105 @@ def test_temporaries_grow_with_the_chunk_not_the_class_count():
     )
     assert unfused >= logits_bytes  # the reference point: the logits are there
     assert fused <= 4 * (4 * n * chunk_size), (fused, unfused)  # a few chunks, 1/32 of C each
+
+
+def two_models(normalize, loss_of, chunk_size, seed=3):
+    """The same small model twice from one seed: with the head's logits, and fused."""
+    import keras
+
+    from keras_wsoftmax import WSoftmaxHead
+
+    models = []
+    for output_mode in ("logits", "features"):
+        keras.utils.set_random_seed(seed)
+        head = WSoftmaxHead(C, units=D, normalize=normalize, output_mode=output_mode)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8), head])
+        loss = loss_of()
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=loss if output_mode == "logits" else head.fused_loss(loss, chunk_size=chunk_size),
+        )
+        models.append((model, head))
+    return models
+
+
+FIT_LOSSES = {
+    "wsoftmax": lambda: __import__("keras_wsoftmax").WSoftmax(0.3),
+    "cosface": lambda: __import__("keras_wsoftmax").CosFace(0.2, scale=SCALE),
+    "arcface": lambda: __import__("keras_wsoftmax").ArcFace(0.3, scale=SCALE),
+}
+
+
+@pytest.mark.parametrize(
+    "normalize, name",
+    [(False, "wsoftmax"), (True, "wsoftmax"), (True, "cosface"), (True, "arcface")],
+)
+def test_fit_reaches_the_weights_of_the_unfused_head(normalize, name):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 5)).astype("float32")
+    y = rng.integers(0, C, 64).astype("int32")
+    (plain, plain_head), (fused, fused_head) = two_models(normalize, FIT_LOSSES[name], 7)
+    for model in (plain, fused):
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    features = fused.predict(x[:4], verbose=0)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_head.logits(features)),
+        plain.predict(x[:4], verbose=0),
+        rtol=1e-4,  # of weights equal to rtol 1e-5, summed over the features
+        atol=1e-4,
+    )
+
+
+def test_fused_loss_contract():
+    """Sample weights, ignore_class and reductions as the unfused loss; bad input named."""
+    import keras
+
+    from keras_wsoftmax import CosFace, WSoftmax, WSoftmaxHead
+
+    head = WSoftmaxHead(C, units=D, normalize=False, output_mode="features")
+    x = np.random.default_rng(2).standard_normal((6, 4)).astype("float32")
+    features = head(x)
+    logits = head.logits(features)
+    y = np.array([0, 3, 255, 7, 23, 255], dtype="int32")
+    weights = np.array([1.0, 2.0, 1.0, 0.5, 0.0, 1.0], dtype="float32")
+    for reduction in ["sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none"]:
+        loss = WSoftmax(0.2, ignore_class=255, reduction=reduction)
+        expected = ops.convert_to_numpy(loss(y, logits, sample_weight=weights))
+        fused = head.fused_loss(loss, chunk_size=5)
+        got = ops.convert_to_numpy(fused(y, features, sample_weight=weights))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=reduction)
+    with pytest.raises(ValueError, match=r"Label 24 at index 1 is not a class id"):
+        head.fused_loss(WSoftmax(0.2))(np.array([0, 24]), features[:2])
+    with pytest.raises(ValueError, match=r"shape \(batch, 6\)"):
+        head.fused_loss(WSoftmax(0.2))(y, logits)
+    with pytest.raises(ValueError, match="use a cosine head"):
+        head.fused_loss(CosFace(0.35))
+    with pytest.raises(ValueError, match="chunk_size"):
+        head.fused_loss(WSoftmax(0.2), chunk_size=0)
+    assert (
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(head)).output_mode
+        == "features"
+    )
+
+
+def test_a_fused_model_saves_loads_and_trains_again(tmp_path):
+    import keras
+
+    from keras_wsoftmax import WSoftmax
+
+    (_, _), (model, head) = two_models(True, FIT_LOSSES["wsoftmax"], 7)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((32, 5)).astype("float32")
+    y = rng.integers(0, C, 32).astype("int32")
+    model.fit(x, y, batch_size=16, verbose=0)
+    model.save(tmp_path / "fused.keras")
+    loaded = keras.saving.load_model(tmp_path / "fused.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # The loaded loss is bound to no head (the loaded layers are new ones), and says so.
+    with pytest.raises(ValueError, match=rf"model.get_layer\('{head.name}'\).fused_loss"):
+        loaded.fit(x, y, verbose=0)
+    loaded.compile(optimizer="sgd", loss=loaded.get_layer(head.name).fused_loss(WSoftmax(0.3), 7))
+    history = loaded.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
