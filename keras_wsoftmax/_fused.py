@@ -128,7 +128,7 @@ class FusedLoss(keras.losses.Loss):
 
     def __init__(self, head, loss, chunk_size, head_name=None):
         super().__init__(name=f"fused_{loss.name}", reduction=loss.reduction, dtype=loss.dtype)
-        target, values, scale = loss.fused_target()
+        _, _, scale = loss.fused_target()
         if head is not None and scale is not None and (not head.normalize or scale != head.scale):
             got = f"cosines of scale {head.scale:g}" if head.normalize else "plain logits"
             raise ValueError(
@@ -144,7 +144,6 @@ class FusedLoss(keras.losses.Loss):
             in_range=lambda c: c >= 1,
             expected="a positive integer",
         )
-        self._target, self._values = target, values
 
     def call(self, y_true, y_pred):
         head = self.head
@@ -178,13 +177,10 @@ class FusedLoss(keras.losses.Loss):
         else:
             features = ops.cast(y_pred, "float32")
             classifier = ops.cast(head.classifier, "float32")
+        # Read at each call: a change of the loss's parameter (loss.alpha = ...) applies.
+        target, values, _ = self.loss.fused_target()
         losses = chunked_margin_losses(
-            features,
-            classifier,
-            ops.where(valid, labels, 0),
-            self._target,
-            self._values,
-            self.chunk_size,
+            features, classifier, ops.where(valid, labels, 0), target, values, self.chunk_size
         )
         losses = ops.where(valid, losses, math.nan)
         if kept is not None:
