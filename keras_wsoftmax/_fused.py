@@ -31,8 +31,9 @@ import math
 import keras
 from keras import ops
 
-from keras_wsoftmax._backend import eager_numpy, hand_mask_to_reduction
+from keras_wsoftmax._backend import as_tensor, hand_mask_to_reduction
 from keras_wsoftmax._checks import checked_number
+from keras_wsoftmax._inputs import _is_ignored, _raise_if_invalid_eagerly, _target
 from keras_wsoftmax._margin import _lowest
 
 
@@ -152,25 +153,21 @@ class FusedLoss(keras.losses.Loss):
                 "This fused loss was loaded with its model and is bound to no head: compile "
                 f"the model again with model.get_layer({self.head_name!r}).fused_loss(...)."
             )
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         if len(y_pred.shape) != 2 or y_pred.shape[-1] != head.units:
             raise ValueError(
                 f"A fused loss takes the head's FC features of shape (batch, {head.units}); "
                 f"received shape {tuple(y_pred.shape)}: build the head with "
                 'output_mode="features".'
             )
+        # The labels as the unfused losses take them (class ids here): validity,
+        # ignore_class, the eager error.
+        labels = ops.reshape(as_tensor(y_true), (-1,))
+        _, class_ids, valid = _target(labels, False, head.num_classes)
         kept = None
         if self.loss.ignore_class is not None:
-            kept = ops.not_equal(labels, self.loss.ignore_class)
-            labels = ops.where(kept, labels, 0)
-        valid = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, head.num_classes))
-        checked = eager_numpy(valid)
-        if checked is not None and not checked.all():
-            index = int((~checked).nonzero()[0][0])
-            raise ValueError(
-                f"Label {int(ops.convert_to_numpy(labels)[index])} at index {index} is not a "
-                f"class id: expected an integer in [0, {head.num_classes})."
-            )
+            kept = ops.logical_not(_is_ignored(labels, False, None, self.loss.ignore_class))
+            valid = ops.logical_or(valid, ops.logical_not(kept))
+        _raise_if_invalid_eagerly(labels, False, head.num_classes, valid, (), ())
         if head.normalize:
             features, classifier = head._unit_factors(y_pred)
             features = head.scale * features
@@ -180,7 +177,7 @@ class FusedLoss(keras.losses.Loss):
         # Read at each call: a change of the loss's parameter (loss.alpha = ...) applies.
         target, values, _ = self.loss.fused_target()
         losses = chunked_margin_losses(
-            features, classifier, ops.where(valid, labels, 0), target, values, self.chunk_size
+            features, classifier, ops.squeeze(class_ids, -1), target, values, self.chunk_size
         )
         losses = ops.where(valid, losses, math.nan)
         if kept is not None:

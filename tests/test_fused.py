@@ -191,8 +191,16 @@ def test_fused_loss_contract():
         fused = head.fused_loss(loss, chunk_size=5)
         got = ops.convert_to_numpy(fused(y, features, sample_weight=weights))
         np.testing.assert_allclose(got, expected, rtol=1e-5, err_msg=reduction)
-    with pytest.raises(ValueError, match=r"Label 24 at index 1 is not a class id"):
+    # Bad labels: the unfused loss's error, word for word.
+    with pytest.raises(
+        ValueError, match=r"Label 24\S* at index \(1,\) is not a class id"
+    ) as unfused:
+        WSoftmax(0.2)(np.array([0, 24]), logits[:2])
+    with pytest.raises(ValueError) as fused_error:
         head.fused_loss(WSoftmax(0.2))(np.array([0, 24]), features[:2])
+    assert str(fused_error.value) == str(unfused.value)
+    with pytest.raises(ValueError, match=r"Label 1.5 at index \(1,\)"):  # not cast to 1
+        head.fused_loss(WSoftmax(0.2))(np.array([0.0, 1.5]), features[:2])
     with pytest.raises(ValueError, match=r"shape \(batch, 6\)"):
         head.fused_loss(WSoftmax(0.2))(y, logits)
     with pytest.raises(ValueError, match="use a cosine head"):
