@@ -105,7 +105,9 @@ def parameter(key):
 def make(key, scale=None):
     """The Keras loss a key names, for a cosine head of `scale` (default: the head's)."""
     family, _ = parse(key)
-    return FAMILIES[family].build(parameter(key), scale or _package("DEFAULT_SCALE"))
+    return FAMILIES[family].build(
+        parameter(key), _package("DEFAULT_SCALE") if scale is None else scale
+    )
 
 
 def label(key):

@@ -141,6 +141,7 @@ def main(study, argv=None):
     earlier = comparison.earlier_runs(args, study.name, study.group, study.plan_flags)
     runs = []
     planned = [(cell, key) for cell in cells for key in cell.losses or keys]
+    made_for, trained_on = None, None  # a cell's data, made once for all its losses
     for i, (cell, key) in enumerate(planned, 1):
         print(
             f"[{i}/{len(planned)}] {study.group} {cell.group}, seed {cell.seed}, {key}", flush=True
@@ -148,7 +149,9 @@ def main(study, argv=None):
         if (cell.group, cell.seed, key) in earlier:
             runs.append(earlier[cell.group, cell.seed, key])
             continue
-        trained_on = cell.dataset() if callable(cell.dataset) else cell.dataset
+        if made_for is not cell:
+            made_for = cell
+            trained_on = cell.dataset() if callable(cell.dataset) else cell.dataset
         result, model = comparison.measured_run(
             trained_on,
             key,
