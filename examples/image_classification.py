@@ -36,7 +36,8 @@ accuracy) and `LOSS/validation` (val_loss, val_accuracy, and the geometry as
 `epoch_compactness_deg`, `epoch_separation_min_deg`,
 `epoch_separation_mean_deg`, `epoch_ece`). About 3 minutes on TensorFlow on
 2 CPU cores with the defaults (10,000 training images, 3 epochs).
-Backends: TensorFlow, JAX, PyTorch. A smoke run: `--epochs 2 --limit 1000`.
+Backends: TensorFlow, JAX, PyTorch. A smoke run:
+`--epochs 2 --limit 1000 --test-limit 500`.
 """
 
 import argparse
@@ -52,6 +53,9 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--loss", choices=["wsoftmax", "cosface", "arcface"], default="wsoftmax")
 p.add_argument("--epochs", type=int, default=3, help="default 3")
 p.add_argument("--limit", type=int, default=10_000, help="training images (default 10000)")
+p.add_argument(
+    "--test-limit", type=int, default=2000, help="test images (default 2000), for validation"
+)
 p.add_argument("--logdir", default="logs", help="TensorBoard log folder (default: logs)")
 args = p.parse_args()
 
@@ -64,7 +68,7 @@ def to_rgb_32(images):
 
 (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
 x_train, y_train = to_rgb_32(x_train[: args.limit]), y_train[: args.limit].astype("int32")
-x_test, y_test = to_rgb_32(x_test[:2000]), y_test[:2000].astype("int32")
+x_test, y_test = to_rgb_32(x_test[: args.test_limit]), y_test[: args.test_limit].astype("int32")
 
 
 def make_model():

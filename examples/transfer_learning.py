@@ -53,7 +53,7 @@ Run it:
 
 About 2 minutes on TensorFlow on 2 CPU cores with the defaults. Backends:
 TensorFlow, JAX, PyTorch. A smoke run:
-`--limit 600 --shots 10 --head-epochs 2 --fine-tune-epochs 1`.
+`--limit 600 --shots 10 --head-epochs 2 --fine-tune-epochs 1 --test-limit 500`.
 """
 
 import argparse
@@ -70,6 +70,7 @@ p.add_argument("--limit", type=int, default=10_000, help="source-task images (de
 p.add_argument(
     "--shots", type=int, default=100, help="labelled images per target class (default 100)"
 )
+p.add_argument("--test-limit", type=int, help="target-task test images (default: all 5000)")
 p.add_argument("--head-epochs", type=int, default=10, help="default 10")
 p.add_argument("--fine-tune-epochs", type=int, default=5, help="default 5")
 p.add_argument("--fine-tune-lr", type=float, default=1e-5, help="default 1e-5")
@@ -84,6 +85,7 @@ x_source, y_source = x_train[source][: args.limit], y_train[source][: args.limit
 target = np.concatenate([np.flatnonzero(y_train == c)[: args.shots] for c in range(5, 10)])
 x_target, y_target = x_train[target], y_train[target] - 5
 x_target_test, y_target_test = x_test[y_test >= 5], y_test[y_test >= 5] - 5
+x_target_test, y_target_test = x_target_test[: args.test_limit], y_target_test[: args.test_limit]
 
 
 def backbone_on_fashion(weights):

@@ -7,7 +7,10 @@ classes over the devices (`WSoftmaxHead.get_layout_map`, mesh 1 x devices),
 and the data-parallel baseline that replicates it (mesh devices x 1). Reports
 the bytes per device of the parameters and of Adam's state (from the
 layouts), of XLA's temporaries (`compiled.memory_analysis()`), and, where
-``--time`` asks and the replicated weights fit, the median step time. On a
+``--time`` asks and the replicated weights fit, the median step time.
+``--chunk-sizes`` adds the fused head and loss (`WSoftmaxHead.fused_loss`)
+split by classes in the same way, each device chunking its own classes.
+Step time and peak memory on every backend: `experiments.fused_cost`. On a
 CPU, give it virtual devices:
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 KERAS_BACKEND=jax \\
@@ -186,8 +189,8 @@ def main(argv=None):
         type=int,
         nargs="+",
         default=[],
-        help="also the fused head and loss (WSoftmaxHead.fused_loss) on one device, "
-        "at each of these chunk sizes",
+        help="also the fused head and loss (WSoftmaxHead.fused_loss), classes split as in "
+        "class-split, at each of these chunk sizes",
     )
     p.add_argument("--out", type=Path, default=Path("runs/class_parallel"))
     args = p.parse_args(argv)
@@ -208,33 +211,23 @@ def main(argv=None):
     for num_classes in args.classes:
         for units in args.units:
             for count in args.devices:
-                for layout in LAYOUTS:
-                    timed = args.time and num_classes <= args.time_max_classes
-                    row = measure(
-                        num_classes,
-                        units,
-                        args.batch,
-                        available[:count],
-                        layout,
-                        args.repeats,
-                        timed,
-                    )
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-            for chunk_size in args.chunk_sizes:
                 timed = args.time and num_classes <= args.time_max_classes
-                row = measure(
-                    num_classes,
-                    units,
-                    args.batch,
-                    available[:1],
-                    "replicated",
-                    args.repeats,
-                    timed,
-                    chunk_size=chunk_size,
-                )
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                devices = available[:count]
+                for layout in LAYOUTS:
+                    rows.append(
+                        measure(
+                            num_classes, units, args.batch, devices, layout, args.repeats, timed
+                        )
+                    )
+                    print(json.dumps(rows[-1]), flush=True)
+                for chunk_size in args.chunk_sizes:
+                    rows.append(
+                        measure(
+                            *(num_classes, units, args.batch, devices, "class-split"),
+                            *(args.repeats, timed, chunk_size),
+                        )
+                    )
+                    print(json.dumps(rows[-1]), flush=True)
     table = results_table(rows)
     print("\n" + table)
     reporting.write_report(
@@ -250,7 +243,8 @@ def main(argv=None):
         "temporaries are XLA's `memory_analysis().temp_size_in_bytes`. 'class-split' is "
         "`WSoftmaxHead.get_layout_map` on a 1 x devices mesh, 'replicated' is data "
         "parallelism on devices x 1, 'fused' the head's FC features and "
-        "`head.fused_loss(WSoftmax(0.2), chunk_size)` on one device. All-gathers counts the all-gather ops in the compiled "
+        "`head.fused_loss(WSoftmax(0.2), chunk_size)` with the classes split as in "
+        "'class-split' (each device chunking its own). All-gathers counts the all-gather ops in the compiled "
         "step. Step times (where measured) are medians, comparable within this run only.\n\n"
         f"{table}\n",
     )

@@ -23,7 +23,11 @@ N x D x C matmul than the unfused step's three (autodiff of the forward
 would keep every chunk's logits and save nothing). The chunks are an
 `ops.fori_loop`, so that a compiler runs them one after another (XLA
 scheduled the chunks of an unrolled Python loop side by side and held
-them all: 3.2x the unfused temporaries at C = 10^5).
+them all: 3.2x the unfused temporaries at C = 10^5). Under a class split
+(`WSoftmaxHead.get_layout_map`) the classes are viewed as one block per
+device and each chunk takes the same columns of every block, so that each
+device makes the logits of its own classes and what crosses devices is the
+per-sample peak, sum and target logit.
 """
 
 import math
@@ -37,7 +41,7 @@ from keras_wsoftmax._inputs import _is_ignored, _raise_if_invalid_eagerly, _targ
 from keras_wsoftmax._margin import _lowest
 
 
-def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
+def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1):
     """Per-sample ``softplus(logsumexp_{j != y} z_j - f(z_y))`` of ``z = a @ b``, by chunks.
 
     Args:
@@ -48,21 +52,30 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
             new target logit (`keras_wsoftmax.loss._target`, ...).
         values: The target's parameters, numbers (constants of the gradient).
         chunk_size: Classes per chunk; a last, smaller chunk holds the rest.
+        shards: The classes as this many equal blocks, each chunked on its
+            own (`b` split by classes over as many devices: chunk ``k`` is
+            the ``k``-th chunk of every block, so that no device reads
+            another's classes). ``C`` is a multiple of it.
 
     Returns:
         Losses of shape (N,), with the gradient described in the module's
         docstring for `a` and `b` (none for `class_ids`).
     """
-    num_classes = b.shape[-1]
-    chunk_size = min(int(chunk_size), num_classes)
-    full, rest = divmod(num_classes, chunk_size)
-    class_ids = ops.expand_dims(class_ids, axis=-1)
+    units, num_classes = b.shape
+    width = num_classes // shards
+    if width * shards != num_classes:
+        raise ValueError(f"{num_classes} classes do not split into {shards} equal blocks.")
+    chunk_size = min(int(chunk_size), width)
+    full, rest = divmod(width, chunk_size)
+    first_class = ops.expand_dims(ops.arange(shards, dtype="int32") * width, axis=-1)
+    class_ids = ops.reshape(class_ids, (-1, 1, 1))
+    both = (-2, -1)  # the (block, class) axes of a chunk's logits
 
-    def chunk(a, b, start, size):
-        """The weights and logits of `size` classes from `start`, and each sample's target there."""
-        weights = ops.slice(b, (0, start), (b.shape[0], size))
-        columns = ops.arange(size, dtype="int32") + ops.cast(start, "int32")
-        return weights, ops.matmul(a, weights), ops.equal(class_ids, columns)
+    def chunk(a, blocks, start, size):
+        """The weights (D, blocks, size) and logits (N, blocks, size) of a chunk, and its targets."""
+        weights = ops.slice(blocks, (0, 0, start), (units, shards, size))
+        columns = first_class + ops.arange(size, dtype="int32") + ops.cast(start, "int32")
+        return weights, ops.einsum("nd,dbk->nbk", a, weights), ops.equal(class_ids, columns)
 
     def over_chunks(body, carry):
         """`body(start, size, carry)` over the chunks in order: a loop, then the rest."""
@@ -71,14 +84,16 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
 
     @ops.custom_gradient
     def forward(a, b):
+        blocks = ops.reshape(b, (units, shards, width))
+
         def accumulate(start, size, carry):
             peak, total, z_y = carry
-            _, z, is_target = chunk(a, b, start, size)
-            z_y = z_y + ops.sum(ops.where(is_target, z, 0.0), axis=-1)
+            _, z, is_target = chunk(a, blocks, start, size)
+            z_y = z_y + ops.sum(ops.where(is_target, z, 0.0), axis=both)
             negatives = ops.where(is_target, -math.inf, z)
-            new_peak = ops.maximum(peak, ops.amax(negatives, axis=-1))
+            new_peak = ops.maximum(peak, ops.amax(negatives, axis=both))
             total = total * ops.exp(peak - new_peak) + ops.sum(
-                ops.exp(negatives - ops.expand_dims(new_peak, axis=-1)), axis=-1
+                ops.exp(negatives - ops.reshape(new_peak, (-1, 1, 1))), axis=both
             )
             return new_peak, total, z_y
 
@@ -93,23 +108,39 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size):
                 (upstream,) = args
             s = ops.sigmoid(margin) * upstream
             # As in the core: total >= 1 whenever a negative is finite.
-            scale = ops.expand_dims(s / ops.maximum(total, 1.0), axis=-1)
-            slope = ops.expand_dims(-new_target.slope * s, axis=-1)
+            scale = ops.reshape(s / ops.maximum(total, 1.0), (-1, 1, 1))
+            slope = ops.reshape(-new_target.slope * s, (-1, 1, 1))
 
             def backward(start, size, carry):
                 da, db = carry
-                weights, z, is_target = chunk(a, b, start, size)
-                g = ops.exp(z - ops.expand_dims(peak, axis=-1)) * scale
+                weights, z, is_target = chunk(a, blocks, start, size)
+                g = ops.exp(z - ops.reshape(peak, (-1, 1, 1))) * scale
                 g = ops.where(is_target, slope, g)
-                da = da + ops.matmul(g, ops.transpose(weights))
-                db = ops.slice_update(db, (0, start), ops.matmul(ops.transpose(a), g))
+                da = da + ops.einsum("nbk,dbk->nd", g, weights)
+                db = ops.slice_update(db, (0, 0, start), ops.einsum("nd,nbk->dbk", a, g))
                 return da, db
 
-            return over_chunks(backward, (ops.zeros_like(a), ops.zeros_like(b)))
+            da, db = over_chunks(backward, (ops.zeros_like(a), ops.zeros_like(blocks)))
+            return da, ops.reshape(db, (units, num_classes))
 
         return ops.softplus(margin), grad
 
     return forward(a, b)
+
+
+def class_shards(variable):
+    """Into how many blocks of classes the distribution splits `variable` (D, C): 1 if none."""
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return 1
+    layout = distribution.get_variable_layout(variable)
+    axes = getattr(layout, "axes", None) or (None,)
+    names = axes[-1]
+    if names is None:
+        return 1
+    mesh = layout.device_mesh
+    names = (names,) if isinstance(names, str) else names
+    return math.prod(mesh.shape[list(mesh.axis_names).index(name)] for name in names)
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
@@ -177,7 +208,14 @@ class FusedLoss(keras.losses.Loss):
         # Read at each call: a change of the loss's parameter (loss.alpha = ...) applies.
         target, values, _ = self.loss.fused_target()
         losses = chunked_margin_losses(
-            features, classifier, ops.squeeze(class_ids, -1), target, values, self.chunk_size
+            features,
+            classifier,
+            ops.squeeze(class_ids, -1),
+            target,
+            values,
+            self.chunk_size,
+            # Under a class split, each device chunks its own classes.
+            shards=class_shards(head.classifier),
         )
         losses = ops.where(valid, losses, math.nan)
         if kept is not None:

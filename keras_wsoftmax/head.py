@@ -251,7 +251,9 @@ class WSoftmaxHead(keras.layers.Layer):
         ``normalize=True`` the per-class norms are computed on each
         device's own classes. `WSoftmax` then reduces the class-split
         logits with all-reduces of ``(batch,)`` vectors, never gathering
-        the logits or the classifier.
+        the logits or the classifier. With ``output_mode="features"`` the
+        features come out split by samples only, and `fused_loss` chunks
+        each device's own classes.
 
         Call it before the model is built, under no distribution yet; the
         layouts apply to weights created after
@@ -290,7 +292,10 @@ class WSoftmaxHead(keras.layers.Layer):
         # A path is the parents' names, then this layer's: match on the last parts.
         path = f"(.*/)?{re.escape(self.name)}"
         layout_map[f"{path}/classifier"] = (None, model_parallel_dim_name)
-        layout_map[f"{path}/output"] = (data_parallel_dim_name, model_parallel_dim_name)
+        # The logits come out split by classes; FC features (output_mode="features",
+        # for a fused loss, which chunks each device's classes) by samples only.
+        classes = model_parallel_dim_name if self.output_mode == "logits" else None
+        layout_map[f"{path}/output"] = (data_parallel_dim_name, classes)
         return layout_map
 
     def get_config(self):

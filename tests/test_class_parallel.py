@@ -20,13 +20,19 @@ FOUR_CPU_DEVICES = {
 }
 
 
-def fit(out, mesh, head, *option):
+def fit(out, mesh, heads, *option):
+    """Trains `heads` on `mesh` in one process; `(info, arrays)` of each."""
     run_module(
-        "tests.entry_points.class_parallel_fit", mesh, head, out, *option, env=FOUR_CPU_DEVICES
+        "tests.entry_points.class_parallel_fit",
+        *(mesh, ",".join(heads), out, *option),
+        env=FOUR_CPU_DEVICES,
     )
-    info = json.loads((out / f"{mesh}-{head}.json").read_text())
-    with np.load(out / f"{mesh}-{head}.npz") as arrays:
-        return info, {k: arrays[k] for k in arrays.files}
+    found = {}
+    for head in heads:
+        info = json.loads((out / f"{mesh}-{head}.json").read_text())
+        with np.load(out / f"{mesh}-{head}.npz") as arrays:
+            found[head] = info, {k: arrays[k] for k in arrays.files}
+    return found
 
 
 def full_size_collectives(info):
@@ -34,20 +40,36 @@ def full_size_collectives(info):
     return [c for c in info["collectives"] if c["op"] == "all-gather" or NUM_CLASSES in c["dims"]]
 
 
-@pytest.fixture(scope="module", params=["cosine", "plain", "cosine-cosface", "cosine-arcface"])
-def runs(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(request.param)
-    split = {mesh: fit(out, mesh, request.param) for mesh in ["1x4", "2x2"]}
-    one = fit(out, "one", request.param, out / f"2x2-{request.param}.keras")
-    return one, split
+HEADS = ["cosine", "plain", "cosine-cosface", "cosine-arcface"]
+# The fused head and loss, each device chunking its own classes.
+HEADS += ["fused-plain", "fused-cosine-arcface"]
+
+
+@pytest.fixture(scope="module")
+def every_run(tmp_path_factory):
+    """Every head on both meshes and on one device: three processes, not one per run."""
+    if BACKEND != "jax":
+        pytest.skip("keras.distribution.ModelParallel runs on JAX only")
+    out = tmp_path_factory.mktemp("class_parallel")
+    split = {mesh: fit(out, mesh, HEADS) for mesh in ["1x4", "2x2"]}
+    one = fit(out, "one", HEADS, "--load", "2x2")
+    return {head: (one[head], {mesh: split[mesh][head] for mesh in split}) for head in HEADS}
+
+
+@pytest.fixture(params=HEADS)
+def runs(request, every_run):
+    return every_run[request.param]
 
 
 @jax_only
-def test_classifier_and_logits_are_split_by_classes(runs):
+def test_classifier_and_logits_are_split_by_classes(runs, request):
     _, split = runs
     for info, _ in split.values():
         assert info["classifier_sharding"] == "P(None, 'model')"
-    assert split["2x2"][0]["logits_sharding"] == "P('batch', 'model')"
+    fused = request.node.callspec.params["runs"].startswith("fused-")
+    # The logits split by classes; the FC features a fused loss takes by samples only.
+    expected = "P('batch',)" if fused else "P('batch', 'model')"
+    assert split["2x2"][0]["output_sharding"] == expected
 
 
 @jax_only
@@ -81,17 +103,10 @@ def test_the_loss_reduces_split_logits_without_gathering_them(runs):
 
 @jax_only
 def test_the_check_sees_gathered_logits(tmp_path):
-    info, _ = fit(tmp_path, "2x2", "cosine", "--gather")
-    assert any(c["op"] == "all-gather" and NUM_CLASSES in c["dims"] for c in info["collectives"])
-
-
-@jax_only
-def test_saved_under_model_parallel_loads_on_one_device(runs):
-    (_, one_arrays), split = runs
-    expected = split["2x2"][1]["predictions"]
-    np.testing.assert_allclose(
-        one_arrays["loaded_predictions"], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
-    )
+    """Controls: gathered logits, and a fused loss chunking all classes as one block."""
+    for info, _ in fit(tmp_path, "2x2", ["cosine", "fused-plain"], "--gather").values():
+        gathered = [c for c in full_size_collectives(info) if c["op"] == "all-gather"]
+        assert any(NUM_CLASSES in c["dims"] for c in gathered), info["collectives"]
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="about the torch backend")
@@ -156,6 +171,10 @@ def test_memory_benchmark_halves_the_split_weights(tmp_path):
     fused = by[1, "fused, chunks of 64"]
     assert fused["parameter_bytes"] == by[1, "replicated"]["parameter_bytes"]
     assert fused["temp_bytes"] < by[1, "replicated"]["temp_bytes"]
+    # Split like the class-split head, each device chunking its own classes.
+    split_fused = by[2, "fused, chunks of 64"]
+    assert split_fused["parameter_bytes"] == by[2, "class-split"]["parameter_bytes"]
+    assert split_fused["temp_bytes"] < by[2, "class-split"]["temp_bytes"]
     one, split, replicated = by[1, "class-split"], by[2, "class-split"], by[2, "replicated"]
     # FC 8 x 8 + 8 replicated, classifier 8 x 400 split: 4 bytes each.
     assert one["parameter_bytes"] == 4 * (64 + 8 + 3200)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from experiments import correctness, determinism_cost, loss_speed, train_step
+from experiments import correctness, determinism_cost, fused_cost, loss_speed, train_step
 from experiments.models import head_flops
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run
@@ -66,3 +66,13 @@ def test_gpu_script_runs_at_tiny_sizes_on_cpu(tmp_path):
     assert correctness.count("relative error of the loss") == 2
     for name in ["jax.json", "torch.json", "torch_compile.json", "environment.txt"]:
         assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_fused_cost_times_both_heads_from_the_same_weights(tmp_path):
+    argv = ["--classes", "3000", "--units", "8", "--batch", "32", "--chunk-size", "700"]
+    (row,) = fused_cost.main([*argv, "--repeats", "2", "--out", str(tmp_path)])
+    # Same weights, same batch: the warm-up losses agree.
+    assert row["first_loss"]["fused"] == pytest.approx(row["first_loss"]["unfused"], rel=1e-5)
+    assert row["time_ratio"] > 0 and len(row["seconds"]["fused"]) == 2
+    report = (tmp_path / f"fused_cost_{BACKEND}.md").read_text()
+    assert "| 3,000 | 8 | 700 |" in report

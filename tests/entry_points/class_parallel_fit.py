@@ -1,15 +1,18 @@
 """Trains a class-sharded WSoftmaxHead under keras.distribution.ModelParallel, or on one device.
 
 Usage: KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
-    python -m tests.entry_points.class_parallel_fit MESH HEAD OUT_DIR [MODEL.keras | --gather]
+    python -m tests.entry_points.class_parallel_fit MESH HEAD[,HEAD...] OUT_DIR [--load MESH | --gather]
 
 MESH is ``one`` (no distribution, one device) or ``BxM`` (a batch x model
 mesh of the 4 CPU devices, the classifier split over M); HEAD is ``cosine``
 or ``plain``, trained with W-Softmax, or ``cosine-cosface`` /
-``cosine-arcface`` for the package's other losses. With MODEL.keras (only with ``one``), also loads that file on
+``cosine-arcface`` for the package's other losses; ``fused-`` before any
+of these trains the head's FC features with its fused loss
+(`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead. With MODEL.keras (only with ``one``), also loads that file on
 one device and predicts. ``--gather`` replicates the logits before the loss
-in the compiled step, as a loss that gathered them would: the control that
-shows the collectives check can fail. Writes OUT_DIR/MESH-HEAD.json (epoch losses, the
+in the compiled step, as a loss that gathered them would, and makes a
+fused loss chunk all the classes as one block, as a loss blind to the split
+would: the controls that show the collectives check can fail. Writes OUT_DIR/MESH-HEAD.json (epoch losses, the
 classifier's sharding, the collectives of the compiled training step) and
 .npz (trained weights, predictions, predictions of the loaded model), and
 the trained model as MESH-HEAD.keras.
@@ -25,9 +28,11 @@ import keras
 import numpy as np
 
 from experiments.class_parallel import step_function
-from keras_wsoftmax import ArcFace, CosFace, WSoftmax, WSoftmaxHead
+from keras_wsoftmax import ArcFace, CosFace, WSoftmax, WSoftmaxHead, _fused
 
 NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
+# Divides none of the class blocks (4000, 2000 and 1000 classes): a rest chunk.
+CHUNK = 384
 IGNORED = -1
 COLLECTIVES = r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter"
 LOSSES = {"wsoftmax": lambda: WSoftmax(0.2, ignore_class=IGNORED)}
@@ -96,12 +101,26 @@ def step_collectives(model, loss, x, y, gather=False):
     return found
 
 
-def main(mesh_name, head_name, out, option=None):
-    load = None if option == "--gather" else option
+def main(mesh_name, head_names, out, *option):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    head_mode, _, loss_name = head_name.partition("-")
-    head = WSoftmaxHead(NUM_CLASSES, units=UNITS, normalize=head_mode == "cosine", name="head")
+    for head_name in head_names.split(","):
+        keras.backend.clear_session()
+        keras.distribution.set_distribution(None)
+        train(mesh_name, head_name, out, *option)
+
+
+def train(mesh_name, head_name, out, option=None, load_from=None):
+    load = out / f"{load_from}-{head_name}.keras" if option == "--load" else None
+    fused = head_name.startswith("fused-")
+    head_mode, _, loss_name = head_name.removeprefix("fused-").partition("-")
+    head = WSoftmaxHead(
+        NUM_CLASSES,
+        units=UNITS,
+        normalize=head_mode == "cosine",
+        output_mode="features" if fused else "logits",
+        name="head",
+    )
     if mesh_name != "one":
         shape = tuple(int(v) for v in mesh_name.split("x"))
         mesh = keras.distribution.DeviceMesh(shape, ["batch", "model"], jax.devices())
@@ -112,6 +131,10 @@ def main(mesh_name, head_name, out, option=None):
         )
     model = model_with(head)
     loss = LOSSES[loss_name or "wsoftmax"]()
+    if fused:
+        loss = head.fused_loss(loss, chunk_size=CHUNK)
+        if option == "--gather":
+            _fused.class_shards = lambda variable: 1
     # Adam's epsilon at 1e-3, not 1e-7: a weight whose gradient is float32
     # rounding noise (a class no sample of the batch is near) moves by about
     # lr * g / epsilon, not by lr in the noise's sign, so the comparison with
@@ -125,7 +148,7 @@ def main(mesh_name, head_name, out, option=None):
     info = {
         "losses": [float(v) for v in history.history["loss"]],
         "classifier_sharding": str(getattr(head.classifier.value.sharding, "spec", None)),
-        "logits_sharding": str(jax.jit(lambda v: model(v))(x).sharding.spec)
+        "output_sharding": str(jax.jit(lambda v: model(v))(x).sharding.spec)
         if mesh_name != "one"
         else None,
         "collectives": (

@@ -1,0 +1,180 @@
+"""Step time and peak memory of the fused head and loss against the unfused head, on any backend.
+
+For each class count C and FC width D, builds ``WSoftmaxHead(C, units=D)``
+on D inputs twice with the same weights: one returns logits and is compiled
+with ``WSoftmax(0.2)``, the other returns its FC features and is compiled
+with ``head.fused_loss(WSoftmax(0.2), chunk_size)``; Adam; the backend's
+default compilation (``jit_compile="auto"``). After a warm-up step each, it
+times ``train_on_batch`` on one batch of N in alternating order and prints
+the median step times and their ratio, fused / unfused.
+
+Peak memory of a step is the process's peak resident set during it (Linux's
+VmHWM, reset through ``/proc/self/clear_refs`` before the step) less its
+resident set just before: what the step allocates beyond the weights and
+Adam's state, on any backend, CPU included (where TensorFlow's
+``get_memory_info`` does not apply). The largest over the timed steps is
+reported. XLA's own count of a JAX step's temporaries:
+`experiments.class_parallel`.
+
+    KERAS_BACKEND=tensorflow python -m experiments.fused_cost --out reports/fused
+"""
+
+import json
+import re
+import statistics
+import time
+from pathlib import Path
+
+from experiments import cli, reporting
+
+VARIANTS = ["unfused", "fused"]
+
+
+def _status_mib(field):
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def measured_step(step):
+    """Seconds and peak MiB above the resident set before it, of one call of `step`."""
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+    before = _status_mib("VmRSS")
+    start = time.perf_counter()
+    loss = step()
+    seconds = time.perf_counter() - start
+    return seconds, _status_mib("VmHWM") - before, loss
+
+
+def models_for(num_classes, units, chunk_size):
+    """The unfused and the fused model, compiled, with the same weights."""
+    import keras
+
+    from keras_wsoftmax import WSoftmax, WSoftmaxHead
+
+    models = {}
+    for variant in VARIANTS:
+        mode = "logits" if variant == "unfused" else "features"
+        head = WSoftmaxHead(num_classes, units=units, output_mode=mode, name="head")
+        model = keras.Sequential([keras.Input((units,)), head])
+        loss = WSoftmax(0.2) if variant == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
+        model.compile(keras.optimizers.Adam(1e-3), loss=loss)
+        models[variant] = model
+    models["fused"].set_weights(models["unfused"].get_weights())
+    return models
+
+
+def measure(num_classes, units, batch, chunk_size, repeats):
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, units)).astype(np.float32)
+    y = rng.integers(0, num_classes, batch).astype(np.int32)
+    models = models_for(num_classes, units, chunk_size)
+    steps = {v: (lambda m=m: float(m.train_on_batch(x, y))) for v, m in models.items()}
+    # The warm-up step: tracing and compilation stay out of the timings, and
+    # its losses (same weights, same batch) must agree.
+    first = {variant: steps[variant]() for variant in VARIANTS}
+    seconds, peaks = {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS}
+    for r in range(repeats):
+        for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+            took, peak, _ = measured_step(steps[variant])
+            seconds[variant].append(took)
+            peaks[variant].append(peak)
+    jit = models["fused"].jit_compile
+    row = {
+        "classes": num_classes,
+        "units": units,
+        "batch": batch,
+        "chunk_size": chunk_size,
+        "jit_compile": jit,
+        "first_loss": first,
+        "seconds": seconds,
+        "peak_mib": peaks,
+        "step_ms": {v: 1e3 * statistics.median(seconds[v]) for v in VARIANTS},
+        "max_peak_mib": {v: max(peaks[v]) for v in VARIANTS},
+    }
+    row["time_ratio"] = row["step_ms"]["fused"] / row["step_ms"]["unfused"]
+    del models
+    keras.backend.clear_session()
+    return row
+
+
+def results_table(rows):
+    header = ["C", "D", "chunk", "step unfused (ms)", "step fused (ms)", "ratio fused / unfused"]
+    header += ["peak unfused", "peak fused", "classifier gradient (D x C)"]
+    body = [
+        [
+            f"{r['classes']:,}",
+            r["units"],
+            f"{r['chunk_size']:,}",
+            f"{r['step_ms']['unfused']:,.0f}",
+            f"{r['step_ms']['fused']:,.0f}",
+            f"{r['time_ratio']:.2f}",
+            f"{r['max_peak_mib']['unfused']:,.0f} MiB",
+            f"{r['max_peak_mib']['fused']:,.0f} MiB",
+            f"{4 * r['units'] * r['classes'] / 2**20:,.0f} MiB",
+        ]
+        for r in rows
+    ]
+    return reporting.markdown_table(header, body)
+
+
+def write(args, backend, chunk_size, rows):
+    jit = rows[0]["jit_compile"]
+    reporting.write_report(
+        args.out,
+        f"fused_cost_{backend}",
+        f"Fused head and loss against the unfused head: step time and peak memory ({backend})",
+        args,
+        {"rows": rows},
+        f"- Step: `model.train_on_batch` of `WSoftmaxHead(C, units=D)` on D inputs, batch "
+        f"{args.batch}, W-Softmax 0.2, Adam, `jit_compile={jit}` (Keras's default here); "
+        f'fused: `output_mode="features"` and `head.fused_loss(WSoftmax(0.2), {chunk_size})`\n'
+        f"- {args.repeats} timed steps per variant after a warm-up step each, alternating; "
+        "medians, comparable within this run only; both models are in memory at once\n\n"
+        "Peak: the process's resident set at its highest during a step, less the resident "
+        "set just before it (the largest over the timed steps): what the step allocates "
+        "beyond the weights and Adam's state, Adam's own temporaries included. The "
+        "classifier's gradient (D x C floats) is allocated by both.\n\n"
+        f"{results_table(rows)}\n",
+    )
+
+
+def main(argv=None):
+    p = cli.argument_parser(__doc__.splitlines()[0])
+    p.add_argument(
+        "--classes", type=int, nargs="+", default=[100_000, 1_000_000], help="class counts C"
+    )
+    p.add_argument("--units", type=int, nargs="+", default=[128, 512], help="FC widths D")
+    p.add_argument("--batch", type=int, default=512, help="batch N")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        help="classes per chunk (default: the package's DEFAULT_CHUNK_SIZE)",
+    )
+    p.add_argument("--repeats", type=int, default=4, help="timed steps per variant")
+    p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
+    args = p.parse_args(argv)
+    # After parsing: --help loads no backend.
+    import keras
+
+    from keras_wsoftmax.head import DEFAULT_CHUNK_SIZE
+
+    chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
+    backend = keras.backend.backend()
+    rows = []
+    for num_classes in args.classes:
+        for units in args.units:
+            rows.append(measure(num_classes, units, args.batch, chunk_size, args.repeats))
+            shown = ("classes", "units", "step_ms", "time_ratio", "max_peak_mib", "first_loss")
+            print(json.dumps({k: rows[-1][k] for k in shown}), flush=True)
+            # After every row: a configuration that runs out of memory keeps the others.
+            write(args, backend, chunk_size, rows)
+    print("\n" + results_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
