@@ -40,9 +40,9 @@ def measured_step(step):
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
     before = _status_mib("VmRSS")
     start = time.perf_counter()
-    loss = step()
+    step()
     seconds = time.perf_counter() - start
-    return seconds, _status_mib("VmHWM") - before, loss
+    return seconds, _status_mib("VmHWM") - before
 
 
 def models_for(num_classes, units, chunk_size):
@@ -79,7 +79,7 @@ def measure(num_classes, units, batch, chunk_size, repeats):
     seconds, peaks = {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS}
     for r in range(repeats):
         for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
-            took, peak, _ = measured_step(steps[variant])
+            took, peak = measured_step(steps[variant])
             seconds[variant].append(took)
             peaks[variant].append(peak)
     jit = models["fused"].jit_compile

@@ -134,13 +134,12 @@ def class_shards(variable):
     if distribution is None:
         return 1
     layout = distribution.get_variable_layout(variable)
-    axes = getattr(layout, "axes", None) or (None,)
-    names = axes[-1]
-    if names is None:
+    # No layout, or one without axes (a backend's own): not split by this distribution.
+    name = (getattr(layout, "axes", None) or (None,))[-1]
+    if name is None:
         return 1
     mesh = layout.device_mesh
-    names = (names,) if isinstance(names, str) else names
-    return math.prod(mesh.shape[list(mesh.axis_names).index(name)] for name in names)
+    return mesh.shape[list(mesh.axis_names).index(name)]
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")

@@ -58,6 +58,11 @@ def split(packed):
 def test_equal_to_the_unfused_loss(name, unfused, target, values, cosines, chunk_size, jit):
     if jit and BACKEND == "torch":
         pytest.skip("torch.compile breaks the graph at the custom gradient: test_torch_compile")
+    assert_equal_to_unfused(unfused, target, values, cosines, chunk_size, jit=jit)
+
+
+def assert_equal_to_unfused(unfused, target, values, cosines, chunk_size, shards=1, jit=False):
+    """Values and gradients of both inputs, chunked against `unfused` on the full logits."""
     packed, labels = inputs(cosines)
     labels_tensor = ops.convert_to_tensor(labels)
 
@@ -67,7 +72,9 @@ def test_equal_to_the_unfused_loss(name, unfused, target, values, cosines, chunk
 
     def chunked(packed):
         a, b = split(packed)
-        return _fused.chunked_margin_losses(a, b, labels_tensor, target, values, chunk_size)
+        return _fused.chunked_margin_losses(
+            a, b, labels_tensor, target, values, chunk_size, shards=shards
+        )
 
     expected = ops.convert_to_numpy(full(ops.convert_to_tensor(packed)))
     np.testing.assert_allclose(
@@ -84,26 +91,8 @@ def test_equal_to_the_unfused_loss(name, unfused, target, values, cosines, chunk
 @pytest.mark.parametrize("shards", [2, 3])
 def test_blocks_of_classes_equal_the_unfused_loss(shards):
     """Classes as blocks (a class split's shards), each chunked on its own: 12 or 8 per block."""
-    name, unfused, target, values, cosines = LOSSES[0]
-    packed, labels = inputs(cosines)
-    labels_tensor = ops.convert_to_tensor(labels)
-
-    def full(packed):
-        a, b = split(packed)
-        return unfused(labels_tensor, ops.matmul(a, b))
-
-    def chunked(packed):
-        a, b = split(packed)
-        return _fused.chunked_margin_losses(a, b, labels_tensor, target, values, 5, shards=shards)
-
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(chunked(ops.convert_to_tensor(packed))),
-        ops.convert_to_numpy(full(ops.convert_to_tensor(packed))),
-        rtol=1e-5,
-    )
-    np.testing.assert_allclose(
-        grad_of_sum(chunked, packed), grad_of_sum(full, packed), rtol=1e-5, atol=1e-6
-    )
+    _, unfused, target, values, cosines = LOSSES[0]
+    assert_equal_to_unfused(unfused, target, values, cosines, 5, shards=shards)
 
 
 def test_blocks_must_divide_the_classes():

@@ -8,8 +8,10 @@ mesh of the 4 CPU devices, the classifier split over M); HEAD is ``cosine``
 or ``plain``, trained with W-Softmax, or ``cosine-cosface`` /
 ``cosine-arcface`` for the package's other losses; ``fused-`` before any
 of these trains the head's FC features with its fused loss
-(`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead. With MODEL.keras (only with ``one``), also loads that file on
-one device and predicts. ``--gather`` replicates the logits before the loss
+(`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead; several
+HEADs, comma-separated, train one after another in this one process. With
+``--load MESH`` (only with ``one``), also loads each head's model saved by
+the MESH run on one device and predicts. ``--gather`` replicates the logits before the loss
 in the compiled step, as a loss that gathered them would, and makes a
 fused loss chunk all the classes as one block, as a loss blind to the split
 would: the controls that show the collectives check can fail. Writes OUT_DIR/MESH-HEAD.json (epoch losses, the
