@@ -37,7 +37,8 @@ accuracy) and `LOSS/validation` (val_loss, val_accuracy, and the geometry as
 `epoch_separation_mean_deg`, `epoch_ece`). About 3 minutes on TensorFlow on
 2 CPU cores with the defaults (10,000 training images, 3 epochs).
 Backends: TensorFlow, JAX, PyTorch. A smoke run:
-`--epochs 2 --limit 1000 --test-limit 500`.
+`--epochs 2 --limit 1024 --test-limit 512` (whole batches: no
+recompilation for a smaller last batch).
 """
 
 import argparse

@@ -6,7 +6,10 @@ with ``WSoftmax(0.2)``, the other returns its FC features and is compiled
 with ``head.fused_loss(WSoftmax(0.2), chunk_size)``; Adam; the backend's
 default compilation (``jit_compile="auto"``). After a warm-up step each, it
 times ``train_on_batch`` on one batch of N in alternating order and prints
-the median step times and their ratio, fused / unfused.
+the median step times and their ratio, fused / unfused. With ``--in-turn``
+only one model is in memory at a time (the fused one takes the unfused
+one's initial weights), each timed in a block of its own: for sizes where
+two models and a step do not fit.
 
 Peak memory of a step is the process's peak resident set during it (Linux's
 VmHWM, reset through ``/proc/self/clear_refs`` before the step) less its
@@ -45,25 +48,31 @@ def measured_step(step):
     return seconds, _status_mib("VmHWM") - before
 
 
-def models_for(num_classes, units, chunk_size):
-    """The unfused and the fused model, compiled, with the same weights."""
+def model_for(variant, num_classes, units, chunk_size, weights=None):
+    """The unfused or the fused model, compiled; with `weights` if given."""
     import keras
 
     from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
-    models = {}
-    for variant in VARIANTS:
-        mode = "logits" if variant == "unfused" else "features"
-        head = WSoftmaxHead(num_classes, units=units, output_mode=mode, name="head")
-        model = keras.Sequential([keras.Input((units,)), head])
-        loss = WSoftmax(0.2) if variant == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
-        model.compile(keras.optimizers.Adam(1e-3), loss=loss)
-        models[variant] = model
-    models["fused"].set_weights(models["unfused"].get_weights())
-    return models
+    mode = "logits" if variant == "unfused" else "features"
+    head = WSoftmaxHead(num_classes, units=units, output_mode=mode, name="head")
+    model = keras.Sequential([keras.Input((units,)), head])
+    loss = WSoftmax(0.2) if variant == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
+    model.compile(keras.optimizers.Adam(1e-3), loss=loss)
+    if weights is not None:
+        model.set_weights(weights)
+    return model
 
 
-def measure(num_classes, units, batch, chunk_size, repeats):
+def timed_steps(model, x, y, times, seconds, peaks):
+    """`times` timed `train_on_batch` steps of `model`, appended to `seconds` and `peaks`."""
+    for _ in range(times):
+        took, peak = measured_step(lambda: model.train_on_batch(x, y))
+        seconds.append(took)
+        peaks.append(peak)
+
+
+def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False):
     import keras
     import numpy as np
 
@@ -71,24 +80,40 @@ def measure(num_classes, units, batch, chunk_size, repeats):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, units)).astype(np.float32)
     y = rng.integers(0, num_classes, batch).astype(np.int32)
-    models = models_for(num_classes, units, chunk_size)
-    steps = {v: (lambda m=m: float(m.train_on_batch(x, y))) for v, m in models.items()}
-    # The warm-up step: tracing and compilation stay out of the timings, and
-    # its losses (same weights, same batch) must agree.
-    first = {variant: steps[variant]() for variant in VARIANTS}
     seconds, peaks = {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS}
-    for r in range(repeats):
-        for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
-            took, peak = measured_step(steps[variant])
-            seconds[variant].append(took)
-            peaks[variant].append(peak)
-    jit = models["fused"].jit_compile
+    first, weights, jit = {}, None, None
+    if in_turn:
+        # One model in memory at a time, each timed in a block of its own.
+        for variant in VARIANTS:
+            model = model_for(variant, num_classes, units, chunk_size, weights)
+            weights = weights or model.get_weights()
+            first[variant] = float(model.train_on_batch(x, y))  # warm-up
+            timed_steps(model, x, y, repeats, seconds[variant], peaks[variant])
+            jit = model.jit_compile
+            del model
+            keras.backend.clear_session()
+    else:
+        models = {}
+        for variant in VARIANTS:
+            models[variant] = model_for(variant, num_classes, units, chunk_size, weights)
+            weights = weights or models[variant].get_weights()
+        del weights
+        # The warm-up step: tracing and compilation stay out of the timings,
+        # and its losses (same weights, same batch) must agree.
+        first = {v: float(m.train_on_batch(x, y)) for v, m in models.items()}
+        for r in range(repeats):
+            for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+                timed_steps(models[variant], x, y, 1, seconds[variant], peaks[variant])
+        jit = models["fused"].jit_compile
+        del models
+        keras.backend.clear_session()
     row = {
         "classes": num_classes,
         "units": units,
         "batch": batch,
         "chunk_size": chunk_size,
         "jit_compile": jit,
+        "in_turn": in_turn,
         "first_loss": first,
         "seconds": seconds,
         "peak_mib": peaks,
@@ -96,8 +121,6 @@ def measure(num_classes, units, batch, chunk_size, repeats):
         "max_peak_mib": {v: max(peaks[v]) for v in VARIANTS},
     }
     row["time_ratio"] = row["step_ms"]["fused"] / row["step_ms"]["unfused"]
-    del models
-    keras.backend.clear_session()
     return row
 
 
@@ -123,6 +146,11 @@ def results_table(rows):
 
 def write(args, backend, chunk_size, rows):
     jit = rows[0]["jit_compile"]
+    order = (
+        "one model in memory at a time, each timed in a block"
+        if args.in_turn
+        else "alternating, both models in memory at once"
+    )
     reporting.write_report(
         args.out,
         f"fused_cost_{backend}",
@@ -132,8 +160,8 @@ def write(args, backend, chunk_size, rows):
         f"- Step: `model.train_on_batch` of `WSoftmaxHead(C, units=D)` on D inputs, batch "
         f"{args.batch}, W-Softmax 0.2, Adam, `jit_compile={jit}` (Keras's default here); "
         f'fused: `output_mode="features"` and `head.fused_loss(WSoftmax(0.2), {chunk_size})`\n'
-        f"- {args.repeats} timed steps per variant after a warm-up step each, alternating; "
-        "medians, comparable within this run only; both models are in memory at once\n\n"
+        f"- {args.repeats} timed steps per variant after a warm-up step each, {order}; "
+        "medians, comparable within this run only\n\n"
         "Peak: the process's resident set at its highest during a step, less the resident "
         "set just before it (the largest over the timed steps): what the step allocates "
         "beyond the weights and Adam's state, Adam's own temporaries included. The "
@@ -155,6 +183,11 @@ def main(argv=None):
         help="classes per chunk (default: the package's DEFAULT_CHUNK_SIZE)",
     )
     p.add_argument("--repeats", type=int, default=4, help="timed steps per variant")
+    p.add_argument(
+        "--in-turn",
+        action="store_true",
+        help="one model in memory at a time, timed in blocks (default: both, alternating)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
     args = p.parse_args(argv)
     # After parsing: --help loads no backend.
@@ -167,7 +200,9 @@ def main(argv=None):
     rows = []
     for num_classes in args.classes:
         for units in args.units:
-            rows.append(measure(num_classes, units, args.batch, chunk_size, args.repeats))
+            rows.append(
+                measure(num_classes, units, args.batch, chunk_size, args.repeats, args.in_turn)
+            )
             shown = ("classes", "units", "step_ms", "time_ratio", "max_peak_mib", "first_loss")
             print(json.dumps({k: rows[-1][k] for k in shown}), flush=True)
             # After every row: a configuration that runs out of memory keeps the others.

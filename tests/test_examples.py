@@ -77,7 +77,7 @@ def test_image_classification_logs_the_geometry_to_tensorboard(fashion_mnist, tm
 
     out = example(
         "image_classification",
-        *("--epochs", "2", "--limit", "1000", "--test-limit", "500", "--logdir", str(tmp_path)),
+        *("--epochs", "2", "--limit", "1024", "--test-limit", "512", "--logdir", str(tmp_path)),
     )
     losses = re.findall(r"^  \((\S+): training loss ([\d.]+) -> ([\d.]+)\)$", out, re.M)
     assert [name for name, _, _ in losses] == ["wsoftmax", "cross-entropy"], out
@@ -94,8 +94,8 @@ def test_image_classification_logs_the_geometry_to_tensorboard(fashion_mnist, tm
 def test_transfer_learning_warms_the_margin_up_then_fine_tunes(fashion_mnist):
     out = example(
         "transfer_learning",
-        *("--limit", "600", "--shots", "10", "--head-epochs", "3", "--fine-tune-epochs", "1"),
-        *("--test-limit", "500"),
+        *("--limit", "640", "--shots", "32", "--head-epochs", "3", "--fine-tune-epochs", "1"),
+        *("--test-limit", "480"),  # whole batches of 128 and 32: one compilation each
     )
     source_accuracy = re.search(
         r"pretrained on the source task .*: training accuracy (\S+)$", out, re.M

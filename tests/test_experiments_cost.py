@@ -68,8 +68,9 @@ def test_gpu_script_runs_at_tiny_sizes_on_cpu(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
 
 
-def test_fused_cost_times_both_heads_from_the_same_weights(tmp_path):
-    argv = ["--classes", "3000", "--units", "8", "--batch", "32", "--chunk-size", "700"]
+@pytest.mark.parametrize("in_turn", [[], ["--in-turn"]], ids=["together", "in-turn"])
+def test_fused_cost_times_both_heads_from_the_same_weights(tmp_path, in_turn):
+    argv = ["--classes", "3000", "--units", "8", "--batch", "32", "--chunk-size", "700", *in_turn]
     (row,) = fused_cost.main([*argv, "--repeats", "2", "--out", str(tmp_path)])
     # Same weights, same batch: the warm-up losses agree.
     assert row["first_loss"]["fused"] == pytest.approx(row["first_loss"]["unfused"], rel=1e-5)
