@@ -3,25 +3,28 @@
 For each class count C and FC width D, builds ``WSoftmaxHead(C, units=D)``
 on D inputs twice with the same weights: one returns logits and is compiled
 with ``WSoftmax(0.2)``, the other returns its FC features and is compiled
-with ``head.fused_loss(WSoftmax(0.2), chunk_size)``; Adam; the backend's
-default compilation (``jit_compile="auto"``). After a warm-up step each, it
+with ``head.fused_loss(WSoftmax(0.2), chunk_size)``; Adam (or plain SGD,
+``--optimizer sgd``, whose update has one temporary: to tell the loss's
+memory from Adam's); the backend's default compilation
+(``jit_compile="auto"``). After a warm-up step each, it
 times ``train_on_batch`` on one batch of N in alternating order and prints
 the median step times and their ratio, fused / unfused. With ``--in-turn``
 only one model is in memory at a time (the fused one takes the unfused
 one's initial weights), each timed in a block of its own: for sizes where
 two models and a step do not fit.
 
-Peak memory of a step is the process's peak resident set during it (Linux's
-VmHWM, reset through ``/proc/self/clear_refs`` before the step) less its
-resident set just before: what the step allocates beyond the weights and
-Adam's state, on any backend, CPU included (where TensorFlow's
-``get_memory_info`` does not apply). The largest over the timed steps is
-reported. XLA's own count of a JAX step's temporaries:
-`experiments.class_parallel`.
+Peak memory of a step is what it allocates beyond what was in use before
+it (the weights and the optimizer's state): on TensorFlow its allocator's
+peak (``tf.config.experimental.get_memory_info("CPU:0")``, reset before the
+step), on JAX and PyTorch the process's peak resident set (Linux's VmHWM,
+reset through ``/proc/self/clear_refs``) less its resident set just before.
+The largest over the timed steps is reported. XLA's own count of a JAX
+step's temporaries: `experiments.class_parallel`.
 
     KERAS_BACKEND=tensorflow python -m experiments.fused_cost --out reports/fused
 """
 
+import gc
 import json
 import re
 import statistics
@@ -31,6 +34,7 @@ from pathlib import Path
 from experiments import cli, reporting
 
 VARIANTS = ["unfused", "fused"]
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}  # keras.optimizers' names
 
 
 def _status_mib(field):
@@ -38,17 +42,54 @@ def _status_mib(field):
     return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def measured_step(step):
-    """Seconds and peak MiB above the resident set before it, of one call of `step`."""
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
-    before = _status_mib("VmRSS")
+class ResidentPeak:
+    """The process's peak resident set above its resident set at `reset` (JAX, PyTorch)."""
+
+    described = "the process's resident set at its highest during a step, less the one before"
+
+    def reset(self):
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+        self.before = _status_mib("VmRSS")
+
+    def mib(self):
+        return _status_mib("VmHWM") - self.before
+
+
+class TensorFlowPeak:
+    """TensorFlow's allocator's peak above its use at `reset`.
+
+    TensorFlow's CPU allocator keeps what a step frees for the next one, so
+    the resident set stops moving after the first step; its own counts do not.
+    """
+
+    described = "TensorFlow's allocator's peak during a step, less its use before the step"
+
+    def reset(self):
+        import tensorflow as tf
+
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        self.before = tf.config.experimental.get_memory_info("CPU:0")["current"] / 2**20
+
+    def mib(self):
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20 - self.before
+
+
+def peak_meter(backend):
+    return TensorFlowPeak() if backend == "tensorflow" else ResidentPeak()
+
+
+def measured_step(step, meter):
+    """Seconds and peak MiB (by `meter`, above the use before it) of one call of `step`."""
+    meter.reset()
     start = time.perf_counter()
     step()
     seconds = time.perf_counter() - start
-    return seconds, _status_mib("VmHWM") - before
+    return seconds, meter.mib()
 
 
-def model_for(variant, num_classes, units, chunk_size, weights=None):
+def model_for(variant, num_classes, units, chunk_size, optimizer="adam", weights=None):
     """The unfused or the fused model, compiled; with `weights` if given."""
     import keras
 
@@ -58,7 +99,7 @@ def model_for(variant, num_classes, units, chunk_size, weights=None):
     head = WSoftmaxHead(num_classes, units=units, output_mode=mode, name="head")
     model = keras.Sequential([keras.Input((units,)), head])
     loss = WSoftmax(0.2) if variant == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
-    model.compile(keras.optimizers.Adam(1e-3), loss=loss)
+    model.compile(getattr(keras.optimizers, OPTIMIZERS[optimizer])(1e-3), loss=loss)
     if weights is not None:
         model.set_weights(weights)
     return model
@@ -66,13 +107,16 @@ def model_for(variant, num_classes, units, chunk_size, weights=None):
 
 def timed_steps(model, x, y, times, seconds, peaks):
     """`times` timed `train_on_batch` steps of `model`, appended to `seconds` and `peaks`."""
+    import keras
+
+    meter = peak_meter(keras.backend.backend())
     for _ in range(times):
-        took, peak = measured_step(lambda: model.train_on_batch(x, y))
+        took, peak = measured_step(lambda: model.train_on_batch(x, y), meter)
         seconds.append(took)
         peaks.append(peak)
 
 
-def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False):
+def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False, optimizer="adam"):
     import keras
     import numpy as np
 
@@ -85,17 +129,18 @@ def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False):
     if in_turn:
         # One model in memory at a time, each timed in a block of its own.
         for variant in VARIANTS:
-            model = model_for(variant, num_classes, units, chunk_size, weights)
+            model = model_for(variant, num_classes, units, chunk_size, optimizer, weights)
             weights = weights or model.get_weights()
             first[variant] = float(model.train_on_batch(x, y))  # warm-up
             timed_steps(model, x, y, repeats, seconds[variant], peaks[variant])
             jit = model.jit_compile
             del model
             keras.backend.clear_session()
+            gc.collect()  # the model's weights and optimizer state go before the next
     else:
         models = {}
         for variant in VARIANTS:
-            models[variant] = model_for(variant, num_classes, units, chunk_size, weights)
+            models[variant] = model_for(variant, num_classes, units, chunk_size, optimizer, weights)
             weights = weights or models[variant].get_weights()
         del weights
         # The warm-up step: tracing and compilation stay out of the timings,
@@ -114,6 +159,7 @@ def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False):
         "chunk_size": chunk_size,
         "jit_compile": jit,
         "in_turn": in_turn,
+        "optimizer": optimizer,
         "first_loss": first,
         "seconds": seconds,
         "peak_mib": peaks,
@@ -158,14 +204,15 @@ def write(args, backend, chunk_size, rows):
         args,
         {"rows": rows},
         f"- Step: `model.train_on_batch` of `WSoftmaxHead(C, units=D)` on D inputs, batch "
-        f"{args.batch}, W-Softmax 0.2, Adam, `jit_compile={jit}` (Keras's default here); "
+        f"{args.batch}, W-Softmax 0.2, {OPTIMIZERS[args.optimizer]}, `jit_compile={jit}` "
+        "(Keras's default here); "
         f'fused: `output_mode="features"` and `head.fused_loss(WSoftmax(0.2), {chunk_size})`\n'
         f"- {args.repeats} timed steps per variant after a warm-up step each, {order}; "
         "medians, comparable within this run only\n\n"
-        "Peak: the process's resident set at its highest during a step, less the resident "
-        "set just before it (the largest over the timed steps): what the step allocates "
-        "beyond the weights and Adam's state, Adam's own temporaries included. The "
-        "classifier's gradient (D x C floats) is allocated by both.\n\n"
+        f"Peak: {peak_meter(backend).described} (the largest over the timed steps): what "
+        "the step allocates beyond the weights and the optimizer's state, the optimizer's "
+        "own temporaries and new values included. The classifier's gradient (D x C floats) "
+        "is allocated by both.\n\n"
         f"{results_table(rows)}\n",
     )
 
@@ -188,6 +235,7 @@ def main(argv=None):
         action="store_true",
         help="one model in memory at a time, timed in blocks (default: both, alternating)",
     )
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
     p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
     args = p.parse_args(argv)
     # After parsing: --help loads no backend.
@@ -201,7 +249,10 @@ def main(argv=None):
     for num_classes in args.classes:
         for units in args.units:
             rows.append(
-                measure(num_classes, units, args.batch, chunk_size, args.repeats, args.in_turn)
+                measure(
+                    *(num_classes, units, args.batch, chunk_size, args.repeats),
+                    *(args.in_turn, args.optimizer),
+                )
             )
             shown = ("classes", "units", "step_ms", "time_ratio", "max_peak_mib", "first_loss")
             print(json.dumps({k: rows[-1][k] for k in shown}), flush=True)

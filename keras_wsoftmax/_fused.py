@@ -20,10 +20,16 @@ inputs' gradients:
 Peak temporary memory is O(N x chunk_size) besides the inputs and the
 gradient of `b` (D x C, which any trainer holds); the cost is one more
 N x D x C matmul than the unfused step's three (autodiff of the forward
-would keep every chunk's logits and save nothing). The chunks are an
-`ops.fori_loop`, so that a compiler runs them one after another (XLA
-scheduled the chunks of an unrolled Python loop side by side and held
-them all: 3.2x the unfused temporaries at C = 10^5). Under a class split
+would keep every chunk's logits and save nothing). The forward's chunks are
+an `ops.fori_loop` and the backward's an `ops.map`, so that a compiler runs
+them one after another (XLA scheduled the chunks of an unrolled Python loop
+side by side and held them all: 3.2x the unfused temporaries at C = 10^5).
+The map stacks the chunks' gradients of `b` (then one transpose puts the
+classes last) instead of writing each into a (D, C) loop carry: XLA writes
+such a carry in place, but PyTorch and TensorFlow's graphs copy all of it
+at every chunk (on PyTorch at C = 10^6, D = 512 the step took 2.3x the
+unfused one that way); the price is that on JAX the stacked gradient is a
+temporary of its own (reports/performance.md, section 8). Under a class split
 (`WSoftmaxHead.get_layout_map`) the classes are viewed as one block per
 device and each chunk takes the same columns of every block, so that each
 device makes the logits of its own classes and what crosses devices is the
@@ -77,11 +83,6 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
         columns = first_class + ops.arange(size, dtype="int32") + ops.cast(start, "int32")
         return weights, ops.einsum("nd,dbk->nbk", a, weights), ops.equal(class_ids, columns)
 
-    def over_chunks(body, carry):
-        """`body(start, size, carry)` over the chunks in order: a loop, then the rest."""
-        carry = ops.fori_loop(0, full, lambda i, c: body(i * chunk_size, chunk_size, c), carry)
-        return body(full * chunk_size, rest, carry) if rest else carry
-
     @ops.custom_gradient
     def forward(a, b):
         blocks = ops.reshape(b, (units, shards, width))
@@ -99,7 +100,11 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
 
         z_y = ops.zeros_like(a[:, 0])  # (N,), whether N is known or not
         total = ops.zeros_like(z_y)
-        peak, total, z_y = over_chunks(accumulate, (total + _lowest(a.dtype), total, z_y))
+        carry = (total + _lowest(a.dtype), total, z_y)
+        carry = ops.fori_loop(
+            0, full, lambda i, c: accumulate(i * chunk_size, chunk_size, c), carry
+        )
+        peak, total, z_y = accumulate(full * chunk_size, rest, carry) if rest else carry
         new_target = target(z_y, *values)
         margin = ops.log(total) + peak - new_target.value
 
@@ -111,16 +116,24 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
             scale = ops.reshape(s / ops.maximum(total, 1.0), (-1, 1, 1))
             slope = ops.reshape(-new_target.slope * s, (-1, 1, 1))
 
-            def backward(start, size, carry):
-                da, db = carry
+            def backward(start, size):
+                """The chunk's shares of the gradients of `a` and `blocks`."""
                 weights, z, is_target = chunk(a, blocks, start, size)
                 g = ops.exp(z - ops.reshape(peak, (-1, 1, 1))) * scale
                 g = ops.where(is_target, slope, g)
-                da = da + ops.einsum("nbk,dbk->nd", g, weights)
-                db = ops.slice_update(db, (0, 0, start), ops.einsum("nd,nbk->dbk", a, g))
-                return da, db
+                return ops.einsum("nbk,dbk->nd", g, weights), ops.einsum("nd,nbk->dbk", a, g)
 
-            da, db = over_chunks(backward, (ops.zeros_like(a), ops.zeros_like(blocks)))
+            # The full chunks' shares stacked by a map, not written into a
+            # (D, C) carry: a backend without in-place updates would copy the
+            # carry at every chunk.
+            da, db = ops.map(
+                lambda i: backward(i * chunk_size, chunk_size), ops.arange(full, dtype="int32")
+            )
+            da = ops.sum(da, axis=0)
+            db = ops.reshape(ops.transpose(db, (1, 2, 0, 3)), (units, shards, full * chunk_size))
+            if rest:
+                da_rest, db_rest = backward(full * chunk_size, rest)
+                da, db = da + da_rest, ops.concatenate([db, db_rest], axis=-1)
             return da, ops.reshape(db, (units, num_classes))
 
         return ops.softplus(margin), grad
