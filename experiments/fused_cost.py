@@ -26,6 +26,7 @@ step's temporaries: `experiments.class_parallel`.
 
 import gc
 import json
+import os
 import re
 import statistics
 import time
@@ -34,6 +35,7 @@ from pathlib import Path
 from experiments import cli, reporting
 
 VARIANTS = ["unfused", "fused"]
+BFC_SWITCH = "TF_CPU_ALLOCATOR_USE_BFC"  # TensorFlow's CPU allocator that keeps statistics
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}  # keras.optimizers' names
 
 
@@ -60,6 +62,9 @@ class TensorFlowPeak:
 
     TensorFlow's CPU allocator keeps what a step frees for the next one, so
     the resident set stops moving after the first step; its own counts do not.
+    Only its BFC allocator counts: TensorFlow picks it on a CPU where oneDNN
+    is on (Intel's with AVX-512, by default) and otherwise only with
+    ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first op (`main` sets it).
     """
 
     described = "TensorFlow's allocator's peak during a step, less its use before the step"
@@ -67,7 +72,13 @@ class TensorFlowPeak:
     def reset(self):
         import tensorflow as tf
 
-        tf.config.experimental.reset_memory_stats("CPU:0")
+        try:
+            tf.config.experimental.reset_memory_stats("CPU:0")
+        except ValueError as error:
+            raise RuntimeError(
+                f"TensorFlow keeps no allocator statistics here ({error}): set "
+                f"{BFC_SWITCH}=true before TensorFlow's first op."
+            ) from error
         self.before = tf.config.experimental.get_memory_info("CPU:0")["current"] / 2**20
 
     def mib(self):
@@ -238,6 +249,8 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
     p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
     args = p.parse_args(argv)
+    # Before TensorFlow's first op, which makes its CPU allocator (`TensorFlowPeak`).
+    os.environ.setdefault(BFC_SWITCH, "true")
     # After parsing: --help loads no backend.
     import keras
 

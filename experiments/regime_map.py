@@ -112,6 +112,7 @@ def plot(summary, title):
     import numpy as np
 
     from experiments import losses, reporting
+    from experiments.statistics import verdict
 
     keys = [k for k in dict.fromkeys(r["loss"] for r in summary) if k != losses.BASELINE]
     cells = {tuple(int(v) for v in r["cell"].split("x")) for r in summary}
@@ -137,7 +138,7 @@ def plot(summary, title):
             diff = row["test_accuracy_diff"]
             i, j = classes.index(c), per_class.index(n)
             grid[i, j] = 100 * diff["mean"]
-            mark = "*" if diff["low"] > 0 or diff["high"] < 0 else ""
+            mark = "*" if verdict(diff) in ("higher", "lower") else ""
             color = "white" if abs(grid[i, j]) > limit / 2 else "black"
             ax.text(j, i, f"{grid[i, j]:+.2f}{mark}", ha="center", va="center", color=color)
         image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, origin="lower")

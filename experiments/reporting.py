@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -68,11 +69,14 @@ def mean_std_cell(row, key, scale=1.0, digits=1):
 def difference_cell(row, key, scale=1.0, digits=2):
     """The paired difference ``key + "_diff"`` of a summary row as ``+0.12 [-0.05, +0.29]``.
 
-    "-" where the row has none (the baseline's own row).
+    "-" where the row has none (the baseline's own row), ``+0.12 [one seed]``
+    where it has no interval.
     """
     difference = row.get(key + "_diff")
     if difference is None:
         return "-"
+    if math.isnan(difference["low"]):
+        return f"{scale * difference['mean']:+.{digits}f} [one seed]"
     return (
         f"{scale * difference['mean']:+.{digits}f} "
         f"[{scale * difference['low']:+.{digits}f}, {scale * difference['high']:+.{digits}f}]"

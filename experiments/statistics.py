@@ -31,8 +31,16 @@ def paired_difference(values, baseline, confidence=0.95):
     return {"mean": mean, "low": float(mean - half), "high": float(mean + half), "n": n}
 
 
+UNTESTED = "untested (one seed, no interval)"
+
+
 def verdict(difference):
-    """ "higher", "lower" or "no difference": where the paired interval lies against 0."""
+    """ "higher", "lower" or "no difference": where the paired interval lies against 0.
+
+    `UNTESTED` where there is no interval (one pair): one seed decides nothing.
+    """
+    if np.isnan(difference["low"]):
+        return UNTESTED
     if difference["low"] > 0:
         return "higher"
     if difference["high"] < 0:

@@ -124,13 +124,15 @@ def findings(summary, smallest, widest):
     (one unstable seed) includes 0 without keeping accuracy, and a wider
     width that loses accuracy then says so.
     """
+    from experiments.statistics import verdict
+
     lines = []
     for key in dict.fromkeys(r["loss"] for r in summary):
         rows = sorted((r for r in summary if r["loss"] == key), key=lambda r: r["units"])
         wide = next(r for r in rows if r["units"] == widest)
         chosen = wide
         for row in reversed(rows[:-1]):
-            if not row["test_accuracy_diff"]["low"] <= 0 <= row["test_accuracy_diff"]["high"]:
+            if verdict(row["test_accuracy_diff"]) != "no difference":
                 break
             chosen = row
         line = (

@@ -5,6 +5,12 @@ import os
 import keras
 import pytest
 
+from experiments.fused_cost import BFC_SWITCH
+
+# Before TensorFlow's first op: its CPU allocator then keeps the statistics
+# that experiments.fused_cost reads on every CPU, not only where oneDNN is on.
+os.environ.setdefault(BFC_SWITCH, "true")
+
 
 @pytest.fixture
 def fashion_mnist():

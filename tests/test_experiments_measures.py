@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from experiments import reporting
 from experiments.geometry import calibration, retrieval
-from experiments.statistics import mean_std, paired_difference, verdict
+from experiments.statistics import UNTESTED, mean_std, paired_difference, verdict
 
 
 def brute_force_retrieval(features, labels):
@@ -55,5 +56,6 @@ def test_paired_difference_is_the_paired_t_interval():
 
 def test_one_pair_has_no_interval():
     d = paired_difference([1.0], [0.5])
-    assert d["mean"] == 0.5 and np.isnan(d["low"]) and verdict(d) == "no difference"
+    assert d["mean"] == 0.5 and np.isnan(d["low"]) and verdict(d) == UNTESTED
+    assert reporting.difference_cell({"x_diff": d}, "x", 100) == "+50.00 [one seed]"
     assert mean_std([3.0]) == (3.0, 0.0)
