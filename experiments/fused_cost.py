@@ -62,9 +62,10 @@ class TensorFlowPeak:
 
     TensorFlow's CPU allocator keeps what a step frees for the next one, so
     the resident set stops moving after the first step; its own counts do not.
-    Only its BFC allocator counts: TensorFlow picks it on a CPU where oneDNN
-    is on (Intel's with AVX-512, by default) and otherwise only with
-    ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first op (`main` sets it).
+    Only its BFC allocator counts: TensorFlow picks it where oneDNN is on
+    (by default on some x86 CPUs, not on an AMD EPYC without AVX-512) and
+    otherwise only with ``TF_CPU_ALLOCATOR_USE_BFC=true`` before its first
+    op (`main` sets it).
     """
 
     described = "TensorFlow's allocator's peak during a step, less its use before the step"

@@ -20,9 +20,12 @@ logged by `fit` rose from 88.7% to 90.1% at the first cut (epoch 16) and to
 91.3% after the second (epoch 23), and then moved by less than 0.2 points over
 the last 8 epochs (test accuracy 90.67%).
 
-Cost on a 2-core CPU with TensorFlow, about 15 s an epoch: 50 runs of 30
-epochs are 6.3 hours; split them with ``--resume`` (``--seeds 1``, then
-``--seeds 2 --resume``, ...).
+Cost on a 2-core CPU with TensorFlow: the 10 runs of a seed took 47 min
+(8.5 s an epoch) on one machine, 33-35 s an epoch (about 2.8 h a seed)
+on an AMD EPYC without AVX-512 where TensorFlow runs without oneDNN (with
+other work at times), both 2026-12-02; split them with
+``--resume`` (``--seeds 1``, then ``--seeds 2 --resume``, ...), which also
+continues a stopped run from its ``protocol.partial.json``.
 
     python -m experiments.protocol --out reports/protocol --verbose 2
 """
