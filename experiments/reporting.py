@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -72,10 +71,12 @@ def difference_cell(row, key, scale=1.0, digits=2):
     "-" where the row has none (the baseline's own row), ``+0.12 [one seed]``
     where it has no interval.
     """
+    from experiments import statistics  # here, not at the top: it imports SciPy
+
     difference = row.get(key + "_diff")
     if difference is None:
         return "-"
-    if math.isnan(difference["low"]):
+    if statistics.verdict(difference) == statistics.UNTESTED:
         return f"{scale * difference['mean']:+.{digits}f} [one seed]"
     return (
         f"{scale * difference['mean']:+.{digits}f} "

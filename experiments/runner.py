@@ -164,7 +164,9 @@ def main(study, argv=None):
             study.measure(result, model, cell)
         result.update({study.group: cell.group, **cell.record})
         runs.append(result)
-        comparison.save_partial(args, study.name, runs)
+        # With the earlier runs not reached yet: a second stop loses none of them.
+        pending = [run for run in earlier.values() if all(run is not r for r in runs)]
+        comparison.save_partial(args, study.name, runs + pending)
     if study.report:
         summary = study.report(args, runs, dataset, determinism)
     else:

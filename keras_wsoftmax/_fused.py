@@ -57,7 +57,8 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
         target: ``target(z_y, *values) -> _margin.Target``, a margin loss's
             new target logit (`keras_wsoftmax.loss._target`, ...).
         values: The target's parameters, numbers (constants of the gradient).
-        chunk_size: Classes per chunk; a last, smaller chunk holds the rest.
+        chunk_size: At most this many classes per chunk (`even_chunk_size`
+            picks the chunks' size; a last, smaller chunk holds any rest).
         shards: The classes as this many equal blocks, each chunked on its
             own (`b` split by classes over as many devices: chunk ``k`` is
             the ``k``-th chunk of every block, so that no device reads
@@ -71,7 +72,7 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
     width = num_classes // shards
     if width * shards != num_classes:
         raise ValueError(f"{num_classes} classes do not split into {shards} equal blocks.")
-    chunk_size = min(int(chunk_size), width)
+    chunk_size = even_chunk_size(width, chunk_size)
     full, rest = divmod(width, chunk_size)
     first_class = ops.expand_dims(ops.arange(shards, dtype="int32") * width, axis=-1)
     class_ids = ops.reshape(class_ids, (-1, 1, 1))
@@ -139,6 +140,26 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
         return ops.softplus(margin), grad
 
     return forward(a, b)
+
+
+def even_chunk_size(width, chunk_size):
+    """The size of the chunks of `width` classes: at most `chunk_size`, dividing `width` if it can.
+
+    The largest divisor of `width` not above `chunk_size`, if it is at least
+    half of it (at most twice the chunks); otherwise `chunk_size`, with a
+    last, smaller chunk for the rest. Equal chunks spare a copy: the
+    gradient of a last chunk of another size is joined to the others' with a
+    concatenation, one more D x C buffer where a backend cannot write in place
+    (TensorFlow, PyTorch). At 10^6 classes: chunks of 8,000 for 8,192.
+
+    >>> even_chunk_size(10**6, 8192), even_chunk_size(10**6, 32768), even_chunk_size(23, 5)
+    (8000, 31250, 5)
+    """
+    chunk_size = min(int(chunk_size), width)
+    for size in range(chunk_size, (chunk_size - 1) // 2, -1):
+        if width % size == 0:
+            return size
+    return chunk_size
 
 
 def class_shards(variable):

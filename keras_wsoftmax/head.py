@@ -15,8 +15,10 @@ from keras_wsoftmax.sizing import recommended_units, validate_num_classes
 DEFAULT_SCALE = 16.0
 
 # Classes per chunk of a fused loss (`WSoftmaxHead.fused_loss`): at 512
-# samples, 64 MiB of float32 logits per chunk.
-DEFAULT_CHUNK_SIZE = 32768
+# samples, 16 MiB of float32 logits per chunk. At C = 10^6, D = 128 it beat
+# 32,768 in step time on all three backends and in peak memory on TensorFlow
+# (reports/performance.md, section 8).
+DEFAULT_CHUNK_SIZE = 8192
 
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
 # vector gets all-zero logits instead of a division by zero.

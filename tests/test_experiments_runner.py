@@ -172,6 +172,42 @@ def test_a_stopped_study_resumes_from_its_runs_so_far(tmp_path, calls, monkeypat
 
 
 @pytest.mark.usefixtures("no_data")
+def test_a_second_stop_keeps_the_runs_so_far_not_reached_again(tmp_path, calls, monkeypatch):
+    argv = [
+        *SMALL,
+        "--rates",
+        "0.2",
+        "--losses",
+        "cross-entropy",
+        "cosface",
+        "--out",
+        str(tmp_path),
+    ]
+    fake = comparison.measured_run
+
+    def stops_at(count):
+        def measured_run(*args, **kwargs):
+            if len(calls) == count:
+                raise KeyboardInterrupt
+            return fake(*args, **kwargs)
+
+        return measured_run
+
+    monkeypatch.setattr(comparison, "measured_run", stops_at(1))
+    with pytest.raises(KeyboardInterrupt):
+        noisy_labels.main([*argv, "--seed", "1", "--seeds", "1"])  # seed 1's cross-entropy
+    calls.clear()
+    monkeypatch.setattr(comparison, "measured_run", stops_at(1))
+    with pytest.raises(KeyboardInterrupt):  # seed 0's cross-entropy, then a stop
+        noisy_labels.main([*argv, "--seeds", "2", "--resume"])
+    kept = stored(tmp_path / "noisy_labels.partial.json")["runs"]
+    assert sorted((r["seed"], r["loss"]) for r in kept) == [
+        (0, "cross-entropy"),
+        (1, "cross-entropy"),
+    ]
+
+
+@pytest.mark.usefixtures("no_data")
 def test_overfitting_settings_per_size(tmp_path, calls):
     overfitting.main([*SMALL, "--seeds", "1", "--sizes", "100", "--out", str(tmp_path)])
     settings = calls[0]["settings"]
