@@ -198,6 +198,24 @@ def findings(summary, group, metrics, baseline=BASELINE):
     return lines
 
 
+def did_not_train(runs, group):
+    """One line per run whose training accuracy never rose a point above its first epoch's.
+
+    A mean over seeds hides why one seed is far off; these lines name the
+    runs that stayed where they started (a collapse to chance, for one).
+    """
+    lines = []
+    for run in runs:
+        accuracy = run.get("epoch_train_accuracy") or []
+        if len(accuracy) > 1 and max(accuracy) < accuracy[0] + 0.01:
+            lines.append(
+                f"- Did not train: {group} {run.get(group)}, seed {run['seed']}, "
+                f"{loss_label(run['loss'])} (training accuracy {100 * accuracy[0]:.1f}% after "
+                f"epoch 1, at most {100 * max(accuracy):.1f}% over {len(accuracy)} epochs)."
+            )
+    return lines
+
+
 def plot(summary, group, metrics, title):
     """One panel per metric: mean ± std per loss, one series per group value."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.4), squeeze=False)
@@ -268,15 +286,16 @@ def conclude(args, study, runs, preamble):
 
     Prints and writes the table (the study's metrics, with paired intervals
     for its diffs), one line of findings per loss from the intervals of the
-    diffs, and a figure of the plotted metrics (the study's `plot`, or
-    `plot`), after `preamble` (budget, model, how to read the table) and a
-    line per report that runs were reused from (`earlier_runs`).
+    diffs and one per run that did not train (`did_not_train`), and a
+    figure of the plotted metrics (the study's `plot`, or `plot`), after
+    `preamble` (budget, model, how to read the table) and a line per report
+    that runs were reused from (`earlier_runs`).
     """
     group, metrics, baseline = study.group, list(study.metrics), study.baseline
     summary = summarize(runs, metrics, group=group, baseline=baseline)
     preamble += reuse_note(runs)
     result_table = table(summary, group, metrics, study.diffs)
-    found = findings(summary, group, study.diffs, baseline=baseline)
+    found = findings(summary, group, study.diffs, baseline=baseline) + did_not_train(runs, group)
     print("\n" + result_table + "\n\n" + "\n".join(found))
     title = study.title(args)
     figure = (

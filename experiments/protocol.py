@@ -21,9 +21,9 @@ logged by `fit` rose from 88.7% to 90.1% at the first cut (epoch 16) and to
 the last 8 epochs (test accuracy 90.67%).
 
 Cost on a 2-core CPU with TensorFlow: the 10 runs of a seed took 47 min
-(8.5 s an epoch) on one machine, 33-35 s an epoch (about 2.8 h a seed)
-on an AMD EPYC without AVX-512 where TensorFlow runs without oneDNN (with
-other work at times), both 2026-12-02; split them with
+(8.5 s an epoch) on one machine (2026-12-02), 19-22 s an epoch (about
+11 min a run, 2 h a seed) on the AMD EPYC machines of 2026-12-03 with
+nothing else running, and 33-35 s with other work beside it; split them with
 ``--resume`` (``--seeds 1``, then ``--seeds 2 --resume``, ...), which also
 continues a stopped run from its ``protocol.partial.json``.
 

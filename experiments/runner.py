@@ -139,6 +139,7 @@ def main(study, argv=None):
     keys = study.loss_keys(args) if study.loss_keys else args.losses
     cells = study.plan(args, dataset)
     earlier = comparison.earlier_runs(args, study.name, study.group, study.plan_flags)
+    unreached = dict(earlier)  # saved with every partial: a second stop loses none of them
     runs = []
     planned = [(cell, key) for cell in cells for key in cell.losses or keys]
     made_for, trained_on = None, None  # a cell's data, made once for all its losses
@@ -148,6 +149,7 @@ def main(study, argv=None):
         )
         if (cell.group, cell.seed, key) in earlier:
             runs.append(earlier[cell.group, cell.seed, key])
+            unreached.pop((cell.group, cell.seed, key), None)
             continue
         if made_for is not cell:
             made_for = cell
@@ -164,9 +166,7 @@ def main(study, argv=None):
             study.measure(result, model, cell)
         result.update({study.group: cell.group, **cell.record})
         runs.append(result)
-        # With the earlier runs not reached yet: a second stop loses none of them.
-        pending = [run for run in earlier.values() if all(run is not r for r in runs)]
-        comparison.save_partial(args, study.name, runs + pending)
+        comparison.save_partial(args, study.name, runs + list(unreached.values()))
     if study.report:
         summary = study.report(args, runs, dataset, determinism)
     else:

@@ -252,6 +252,21 @@ def test_protocol_trains_sgd_and_keeps_margins_on_cosines(tmp_path, calls):
     assert "SGD, momentum 0.9" in (tmp_path / "protocol.md").read_text()
 
 
+def test_the_report_names_the_runs_that_did_not_train():
+    runs = [
+        {"mode": "cosine", "seed": 2, "loss": "wsoftmax-0.5", "epoch_train_accuracy": [0.1] * 3},
+        {"mode": "cosine", "seed": 2, "loss": "arcface", "epoch_train_accuracy": [0.3, 0.305]},
+        {"mode": "cosine", "seed": 2, "loss": "cosface", "epoch_train_accuracy": [0.3, 0.32]},
+        {"mode": "plain", "seed": 0, "loss": "cross-entropy", "epoch_train_accuracy": [0.99]},
+    ]
+    assert comparison.did_not_train(runs, "mode") == [
+        "- Did not train: mode cosine, seed 2, W-Softmax 0.5 (training accuracy 10.0% after "
+        "epoch 1, at most 10.0% over 3 epochs).",
+        "- Did not train: mode cosine, seed 2, ArcFace m=0.5 (training accuracy 30.0% after "
+        "epoch 1, at most 30.5% over 2 epochs).",
+    ]
+
+
 def test_regime_map_cells_budget_and_heatmap(tmp_path, calls):
     argv = ["--classes", "10", "30", "--per-class", "20", "100", "--seeds", "2", "--verbose", "0"]
     summary = regime_map.main([*argv, "--out", str(tmp_path)])

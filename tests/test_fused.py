@@ -51,15 +51,18 @@ def split(packed, classes=C):
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
-# All, divides, not (chunks of 6: `even_chunk_size`), 1, > C; a last smaller chunk: below.
-@pytest.mark.parametrize("chunk_size", [C, 8, 7, 1, 100])
+# All, divides, not (chunks of 6: `even_chunk_size`), 1, > C; and 23 classes (no divisor
+# near 5): chunks of 5, 5, 5, 5 and a last smaller chunk of 3.
+@pytest.mark.parametrize("chunk_size, classes", [(C, C), (8, C), (7, C), (1, C), (100, C), (5, 23)])
 @pytest.mark.parametrize(
     "name, unfused, target, values, cosines", LOSSES, ids=[c[0] for c in LOSSES]
 )
-def test_equal_to_the_unfused_loss(name, unfused, target, values, cosines, chunk_size, jit):
+def test_equal_to_the_unfused_loss(
+    name, unfused, target, values, cosines, chunk_size, classes, jit
+):
     if jit and BACKEND == "torch":
         pytest.skip("torch.compile breaks the graph at the custom gradient: test_torch_compile")
-    assert_equal_to_unfused(unfused, target, values, cosines, chunk_size, jit=jit)
+    assert_equal_to_unfused(unfused, target, values, cosines, chunk_size, jit=jit, classes=classes)
 
 
 def assert_equal_to_unfused(
@@ -91,20 +94,6 @@ def assert_equal_to_unfused(
     )
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize(
-    "name, unfused, target, values, cosines",
-    [c for c in LOSSES if c[0] in ("wsoftmax", "arcface")],
-    ids=["wsoftmax", "arcface"],
-)
-def test_a_last_smaller_chunk(name, unfused, target, values, cosines, jit):
-    """23 classes (no divisor near 5): chunks of 5, 5, 5, 5 and 3."""
-    if jit and BACKEND == "torch":
-        pytest.skip("torch.compile breaks the graph at the custom gradient: test_torch_compile")
-    assert _fused.even_chunk_size(23, 5) == 5
-    assert_equal_to_unfused(unfused, target, values, cosines, 5, jit=jit, classes=23)
-
-
 def test_even_chunk_size():
     """The largest divisor of the classes within [chunk_size / 2, chunk_size], or chunk_size."""
     assert [_fused.even_chunk_size(24, k) for k in (1, 4, 5, 7, 9, 13, 24, 100)] == [
@@ -119,6 +108,7 @@ def test_even_chunk_size():
     ]
     assert _fused.even_chunk_size(10**6, 8192) == 8000
     assert _fused.even_chunk_size(29, 8) == 8  # 29 is prime: a rest of 5
+    assert _fused.even_chunk_size(23, 5) == 5  # a rest of 3
     assert _fused.even_chunk_size(7, 2) == 1  # half of 2 is still allowed
 
 

@@ -8,11 +8,15 @@ from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blobs
 SCHEDULE = [0.0, 0.3, 0.6]
 
 
-def frozen_model(loss):
-    """A model whose weights do not move (learning rate 0), compiled for XLA / torch.compile."""
+def frozen_model(loss, jit_compile=True):
+    """A model whose weights do not move (learning rate 0), compiled for XLA / torch.compile.
+
+    `jit_compile=False` where a test checks only the callback, not the compiled step
+    (compiling takes most of such a test's time, torch.compile above all).
+    """
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((NUM_FEATURES,)), WSoftmaxHead(NUM_CLASSES, units=8)])
-    model.compile(keras.optimizers.SGD(0.0), loss=loss, jit_compile=True)
+    model.compile(keras.optimizers.SGD(0.0), loss=loss, jit_compile=jit_compile)
     return model
 
 
@@ -50,7 +54,7 @@ def test_schedule_gets_the_epoch_and_the_current_alpha():
         return 0.1 * epoch
 
     x, y = blobs(32, seed=7)
-    model = frozen_model(WSoftmax(0.05))
+    model = frozen_model(WSoftmax(0.05), jit_compile=False)
     model.fit(x, y, epochs=3, callbacks=[AlphaScheduler(warm_up)], verbose=0)
     assert seen == [(0, 0.05), (1, 0.0), (2, 0.1)]
 
@@ -72,7 +76,7 @@ def test_every_wsoftmax_of_a_multi_output_model_is_set():
 
 def test_scheduled_alpha_is_saved_with_the_model(tmp_path):
     x, y = blobs(32, seed=9)
-    model = frozen_model(WSoftmax(0.0))
+    model = frozen_model(WSoftmax(0.0), jit_compile=False)
     model.fit(x, y, epochs=2, callbacks=[AlphaScheduler(lambda e, a: 0.2 * e)], verbose=0)
     model.save(tmp_path / "model.keras")
     restored = keras.saving.load_model(tmp_path / "model.keras")
@@ -80,7 +84,9 @@ def test_scheduled_alpha_is_saved_with_the_model(tmp_path):
 
 
 def test_scheduler_needs_a_wsoftmax_loss():
-    model = frozen_model(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = frozen_model(
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False
+    )
     x, y = blobs(16)
     with pytest.raises(ValueError, match="needs a model compiled with a WSoftmax loss"):
         model.fit(x, y, callbacks=[AlphaScheduler(lambda e, a: 0.1)], verbose=0)
@@ -88,14 +94,14 @@ def test_scheduler_needs_a_wsoftmax_loss():
 
 @pytest.mark.parametrize("bad", [1.5, -0.2, "0.1", None])
 def test_schedule_output_is_validated(bad):
-    model = frozen_model(WSoftmax())
+    model = frozen_model(WSoftmax(), jit_compile=False)
     x, y = blobs(16)
     with pytest.raises(ValueError, match=r"schedule at epoch 0: alpha .*" + repr(bad)[:3]):
         model.fit(x, y, callbacks=[AlphaScheduler(lambda e, a: bad)], verbose=0)
 
 
 def test_verbose_prints_the_change(capsys):
-    model = frozen_model(WSoftmax(0.0))
+    model = frozen_model(WSoftmax(0.0), jit_compile=False)
     x, y = blobs(16)
     model.fit(x, y, epochs=2, callbacks=[AlphaScheduler(lambda e, a: 0.1, verbose=1)], verbose=0)
     out = capsys.readouterr().out
