@@ -20,10 +20,11 @@ logged by `fit` rose from 88.7% to 90.1% at the first cut (epoch 16) and to
 91.3% after the second (epoch 23), and then moved by less than 0.2 points over
 the last 8 epochs (test accuracy 90.67%).
 
-Cost on a 2-core CPU with TensorFlow: the 10 runs of a seed took 47 min
-(8.5 s an epoch) on one machine (2026-12-02), 19-22 s an epoch (about
-11 min a run, 2 h a seed) on the AMD EPYC machines of 2026-12-03 with
-nothing else running, and 33-35 s with other work beside it; split them with
+Cost on a 2-core CPU with TensorFlow, nothing else running: the 10 runs of
+a seed took 47 min (8.5 s an epoch) on one machine (2026-12-02), and on the
+AMD EPYC machines of 2026-12-03 12-13 s an epoch with oneDNN on (about
+7.5 min a run, 70 min a seed) and 19-22 s without it (about 11 min a run,
+2 h a seed); 33-35 s with other work beside it. Split them with
 ``--resume`` (``--seeds 1``, then ``--seeds 2 --resume``, ...), which also
 continues a stopped run from its ``protocol.partial.json``.
 

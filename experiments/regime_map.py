@@ -13,14 +13,16 @@ Every run sees the same number of samples per class (``--seen-per-class``,
 1500: 15 epochs at 100 per class, the width study's budget), so a cell with
 fewer samples trains more epochs on them. The cost grows with C (the head is 16 C wide, at most 4096): at
 1000 classes one run is about 15 minutes on a 2-core CPU, so the default
-map stops at 300 classes.
+map stops at 300 classes. ``--seeds-at C=N`` gives the cells of C classes
+N seeds instead of ``--seeds`` (10 seeds where intervals are narrow, 5
+where runs are costly), so that one command plans the whole map.
 
     python -m experiments.regime_map --out reports/regime_map --verbose 0
 """
 
 import math
 
-from experiments import cli, runner
+from experiments import runner
 
 CLASSES = (10, 30, 100, 300)
 PER_CLASS = (20, 50, 100, 300)
@@ -36,11 +38,37 @@ def flags(p):
         help="training samples per class",
     )
     p.add_argument(
+        "--seeds-at",
+        type=seeds_at,
+        nargs="+",
+        default=[],
+        metavar="C=N",
+        help="N seeds (from --seed on) at C classes instead of --seeds, such as 300=5",
+    )
+    p.add_argument(
         "--seen-per-class",
         type=int,
         default=1500,
         help="training samples per class each run sees (epochs = this / samples per class)",
     )
+
+
+def seeds_at(text):
+    """``C=N`` -> ``(C, N)``, both positive integers (the parser's type for ``--seeds-at``)."""
+    import argparse
+
+    classes, _, count = text.partition("=")
+    if not (classes.isdigit() and count.isdigit() and int(classes) > 0 and int(count) > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected CLASSES=SEEDS, two positive integers, such as 300=5"
+        )
+    return int(classes), int(count)
+
+
+def seeds_for(classes, args):
+    """The seeds of every cell with `classes` classes: ``--seeds``, or what ``--seeds-at`` says."""
+    count = dict(args.seeds_at).get(classes, args.seeds)
+    return list(range(args.seed, args.seed + count))
 
 
 def cell_name(classes, per_class):
@@ -63,7 +91,7 @@ def plan(args, _):
         for per_class in args.per_class:
             settings = runner.settings(args, epochs=epochs_for(classes, per_class, args))
             test_per_class = max(100, math.ceil(10_000 / classes))
-            for seed in cli.seeds(args):
+            for seed in seeds_for(classes, args):
                 task = functools.partial(
                     data.synthetic,
                     classes,
@@ -86,7 +114,10 @@ def plan(args, _):
 
 
 def preamble(args, _, determinism):
-    seeds = cli.seeds(args)
+    seeds = "; ".join(
+        f"seeds {s[0]} to {s[-1]} at {c} classes"
+        for c, s in ((c, seeds_for(c, args)) for c in args.classes)
+    )
     budget = (
         f"{args.epochs} epochs"
         if args.epochs
@@ -94,7 +125,7 @@ def preamble(args, _, determinism):
     )
     return (
         f"- Budget per run: {budget}; batch "
-        f"{args.batch_size}; Adam 1e-3; seeds {seeds[0]} to {seeds[-1]} (each seed draws its "
+        f"{args.batch_size}; Adam 1e-3; {seeds} (each seed draws its "
         f"own task and samples, the same for every loss); {determinism}\n"
         "- Task: `experiments.data.synthetic(C, seed=seed, train_per_class=n)` (32 dimensions, "
         "two Gaussian modes per class, noise 1), at least 10,000 test samples and 100 per class\n"
@@ -170,7 +201,7 @@ STUDY = runner.Study(
     epochs_help="epochs per run (default: --seen-per-class / samples per class)",
     losses=("cross-entropy", "wsoftmax-0.2", "wsoftmax-0.5"),
     flags=flags,
-    plan_flags=("classes", "per_class"),
+    plan_flags=("classes", "per_class", "seeds_at"),
     train_accuracy=True,
     data=False,
     plot=plot,

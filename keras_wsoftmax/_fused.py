@@ -186,7 +186,13 @@ class FusedLoss(keras.losses.Loss):
     values and gradients are those of `loss` on the head's logits. Labels
     are class ids; ``loss.ignore_class``, sample weights and every
     reduction behave as in `loss`; a label that is not a class id raises
-    when eager and gives its sample a NaN loss when compiled. Saved with a
+    when eager and gives its sample a NaN loss when compiled. A sample
+    labelled ``ignore_class`` has loss 0 and gradient 0 whatever its
+    features, NaN and inf included, and adds nothing to the classifier's
+    gradient; a NaN in another sample's features makes that sample's loss
+    NaN and no other's (the classifier's gradient, which every sample
+    feeds, is then NaN, as with the unfused head). Float16 and bfloat16
+    features are computed in float32, the loss in float32. Saved with a
     model, it comes back unbound (a loaded model has new layers): compile
     the loaded model again with ``head.fused_loss(...)`` to train it.
     """
@@ -232,6 +238,11 @@ class FusedLoss(keras.losses.Loss):
             kept = ops.logical_not(_is_ignored(labels, False, None, self.loss.ignore_class))
             valid = ops.logical_or(valid, ops.logical_not(kept))
         _raise_if_invalid_eagerly(labels, False, head.num_classes, valid, (), ())
+        if kept is not None:
+            # An ignored sample's features never reach the chunks: its loss and
+            # gradient are 0 whatever they are, and a NaN or inf there cannot
+            # reach the classifier's gradient (0 x NaN) through the chunks' matmuls.
+            y_pred = ops.where(ops.expand_dims(kept, -1), y_pred, ops.zeros_like(y_pred))
         if head.normalize:
             features, classifier = head._unit_factors(y_pred)
             features = head.scale * features

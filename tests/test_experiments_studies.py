@@ -18,6 +18,7 @@ from experiments import (
     overfitting,
     protocol,
     regime_map,
+    runner,
     unseen_classes,
     width,
 )
@@ -146,6 +147,22 @@ def test_regime_map(tmp_path):
     # 30 epochs (1,500 samples seen per class) on 500 samples of 10 classes: far above chance.
     assert row["cell"] == "10x50" and row["test_accuracy"] > 0.5, row["test_accuracy"]
     assert (tmp_path / "regime_map.png").stat().st_size > 0
+
+
+@harness
+def test_regime_map_takes_fewer_seeds_where_seeds_at_says():
+    parse = runner.parser(regime_map.STUDY).parse_args
+    argv = ["--classes", "10", "300", "--per-class", "20", "--seeds", "3", "--seed", "1"]
+    args = parse([*argv, "--seeds-at", "300=2"])
+    args.scale = 16.0  # what runner.main sets before planning
+    cells = [(cell.group, cell.seed) for cell in regime_map.plan(args, None)]
+    assert cells == [("10x20", 1), ("10x20", 2), ("10x20", 3), ("300x20", 1), ("300x20", 2)]
+    assert "seeds 1 to 3 at 10 classes; seeds 1 to 2 at 300 classes" in regime_map.preamble(
+        args, None, ""
+    )
+    for bad in ["300", "300=0", "x=5"]:
+        with pytest.raises(SystemExit):
+            parse([*argv, "--seeds-at", bad])
 
 
 @pytest.mark.usefixtures("fashion_mnist")

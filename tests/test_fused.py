@@ -284,3 +284,83 @@ def test_a_fused_model_saves_loads_and_trains_again(tmp_path):
     loaded.compile(optimizer="sgd", loss=loaded.get_layer(head.name).fused_loss(WSoftmax(0.3), 7))
     history = loaded.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "cosine"])
+def test_non_finite_features(normalize):
+    """Ignored samples are inert whatever their features; a NaN stays in its own sample."""
+    import keras
+
+    from keras_wsoftmax import WSoftmax, WSoftmaxHead
+
+    head = WSoftmaxHead(C, units=D, normalize=normalize, output_mode="features")
+    head.build((None, 4))
+    classifier = ops.convert_to_numpy(head.classifier)
+    features = np.random.default_rng(5).standard_normal((6, D)).astype("float32")
+    y = np.array([0, 3, 255, 7, 255, 5], dtype="int32")
+
+    def loss_of(reduction):
+        """The fused loss as a function of the features and classifier, packed in one vector."""
+        loss = head.fused_loss(WSoftmax(0.2, ignore_class=255, reduction=reduction), 5)
+
+        def of(packed):
+            a = ops.reshape(packed[: 6 * D], (6, D))
+            b = ops.reshape(packed[6 * D :], (D, C))
+            with keras.StatelessScope(state_mapping=[(head.classifier, b)]):
+                return loss(y, a)
+
+        return of
+
+    def packed(a):
+        return np.concatenate([a.ravel(), classifier.ravel()]).astype("float32")
+
+    bad = features.copy()
+    bad[2], bad[4] = np.nan, np.inf  # both ignored
+    total = loss_of("sum")
+    expected = float(ops.convert_to_numpy(total(packed(features))))
+    assert float(ops.convert_to_numpy(total(packed(bad)))) == pytest.approx(expected, rel=1e-6)
+    grad = grad_of_sum(total, packed(bad))
+    np.testing.assert_allclose(grad, grad_of_sum(total, packed(features)), rtol=1e-6)
+    assert np.all(grad[: 6 * D].reshape(6, D)[y == 255] == 0)
+    # A NaN in a sample that counts: its loss is NaN, every other one's unchanged.
+    each = loss_of("none")
+    nan_kept = features.copy()
+    nan_kept[1] = np.nan
+    got = ops.convert_to_numpy(each(packed(nan_kept)))
+    assert np.isnan(got[1])
+    np.testing.assert_allclose(
+        np.delete(got, 1), np.delete(ops.convert_to_numpy(each(packed(features))), 1), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "cosine"])
+def test_mixed_precision(normalize):
+    """Under mixed_float16 a fused step is the unfused one's within float16, and fit trains."""
+    import keras
+
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        (plain, _), (fused, fused_head) = two_models(normalize, FIT_LOSSES["wsoftmax"], 7)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert fused_head.compute_dtype == "float16" and fused_head.classifier.dtype == "float32"
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((64, 5)).astype("float32")
+    y = rng.integers(0, C, 64).astype("int32")
+    assert fused.predict(x[:4], verbose=0).dtype == np.float16  # the features
+    for model in (plain, fused):
+        # A loss scale at which neither overflows: at Keras's 2^15 the unfused head's
+        # float16 logit gradients overflow (loss about 14 on cosines of scale 16), and
+        # the first step is skipped.
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.SGD(0.1), initial_scale=2**7
+        )
+        model.compile(optimizer=optimizer, loss=model.loss)
+    first = [float(m.train_on_batch(x[:16], y[:16])) for m in (plain, fused)]
+    assert first[1] == pytest.approx(first[0], rel=1e-2)  # float32 logits against float16 ones
+    for a, b in zip(plain.get_weights(), fused.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-2, atol=2e-3)
+    # Further steps drift apart (float16 logits at rate 0.1); the fused one trains.
+    history = fused.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < history[0], history
+    assert all(np.all(np.isfinite(w)) for w in fused.get_weights())
