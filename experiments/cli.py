@@ -63,9 +63,9 @@ def _prog():
     return None
 
 
-def seeds(args):
-    """The seeds a study runs: ``--seed`` on, ``--seeds`` of them (one without --seeds)."""
-    return list(range(args.seed, args.seed + getattr(args, "seeds", 1)))
+def seeds(args, count=None):
+    """The seeds a study runs: ``--seed`` on, `count` or ``--seeds`` of them (one without --seeds)."""
+    return list(range(args.seed, args.seed + (count or getattr(args, "seeds", 1))))
 
 
 def start(p, argv=None, data=True):

@@ -22,7 +22,7 @@ where runs are costly), so that one command plans the whole map.
 
 import math
 
-from experiments import runner
+from experiments import cli, runner
 
 CLASSES = (10, 30, 100, 300)
 PER_CLASS = (20, 50, 100, 300)
@@ -67,8 +67,7 @@ def seeds_at(text):
 
 def seeds_for(classes, args):
     """The seeds of every cell with `classes` classes: ``--seeds``, or what ``--seeds-at`` says."""
-    count = dict(args.seeds_at).get(classes, args.seeds)
-    return list(range(args.seed, args.seed + count))
+    return cli.seeds(args, dict(args.seeds_at).get(classes))
 
 
 def cell_name(classes, per_class):
@@ -114,10 +113,8 @@ def plan(args, _):
 
 
 def preamble(args, _, determinism):
-    seeds = "; ".join(
-        f"seeds {s[0]} to {s[-1]} at {c} classes"
-        for c, s in ((c, seeds_for(c, args)) for c in args.classes)
-    )
+    ranges = [(classes, seeds_for(classes, args)) for classes in args.classes]
+    seeds = "; ".join(f"seeds {s[0]} to {s[-1]} at {c} classes" for c, s in ranges)
     budget = (
         f"{args.epochs} epochs"
         if args.epochs

@@ -296,16 +296,15 @@ def test_non_finite_features(normalize):
     head = WSoftmaxHead(C, units=D, normalize=normalize, output_mode="features")
     head.build((None, 4))
     classifier = ops.convert_to_numpy(head.classifier)
-    features = np.random.default_rng(5).standard_normal((6, D)).astype("float32")
-    y = np.array([0, 3, 255, 7, 255, 5], dtype="int32")
+    features = np.random.default_rng(5).standard_normal((N, D)).astype("float32")
+    y = np.array([0, 3, 255, 7, 255, 5, 1, 2, 4], dtype="int32")
 
     def loss_of(reduction):
         """The fused loss as a function of the features and classifier, packed in one vector."""
         loss = head.fused_loss(WSoftmax(0.2, ignore_class=255, reduction=reduction), 5)
 
         def of(packed):
-            a = ops.reshape(packed[: 6 * D], (6, D))
-            b = ops.reshape(packed[6 * D :], (D, C))
+            a, b = split(packed)
             with keras.StatelessScope(state_mapping=[(head.classifier, b)]):
                 return loss(y, a)
 
@@ -321,7 +320,7 @@ def test_non_finite_features(normalize):
     assert float(ops.convert_to_numpy(total(packed(bad)))) == pytest.approx(expected, rel=1e-6)
     grad = grad_of_sum(total, packed(bad))
     np.testing.assert_allclose(grad, grad_of_sum(total, packed(features)), rtol=1e-6)
-    assert np.all(grad[: 6 * D].reshape(6, D)[y == 255] == 0)
+    assert np.all(grad[: N * D].reshape(N, D)[y == 255] == 0)
     # A NaN in a sample that counts: its loss is NaN, every other one's unchanged.
     each = loss_of("none")
     nan_kept = features.copy()
