@@ -77,7 +77,14 @@ def save_partial(args, stem, runs):
 
 
 def measured_run(
-    dataset, loss_key, seed, settings, train_accuracy=False, units=None, normalize=True
+    dataset,
+    loss_key,
+    seed,
+    settings,
+    train_accuracy=False,
+    units=None,
+    normalize=True,
+    mlp_shape=None,
 ):
     """Trains the study's model (`models.for_inputs`) with one loss and measures it on the test set.
 
@@ -87,13 +94,15 @@ def measured_run(
     set's accuracy if `train_accuracy` (one more pass over it), plus the
     trained model for further measures. `units` is the FC width (default
     `min_units`); `normalize=False` gives the head plain logits (the scale
-    of `settings` unused).
+    of `settings` unused). `mlp_shape` is the MLP's ``(depth, hidden)`` on
+    vector inputs (`models.for_inputs`).
     """
     model = for_inputs(
         dataset.input_shape,
         dataset.num_classes,
         seed,
         dropout=settings.dropout,
+        mlp_shape=mlp_shape,
         units=units,
         normalize=normalize,
         scale=settings.scale,

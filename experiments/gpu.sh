@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The loss_speed tables on a GPU, in one call of the device tool's H200 machine
-# (it has JAX and PyTorch, not Keras: Keras travels as wheels in .whl/, see the
-# tool's README). From the repository root, here:
+# The loss_speed tables, the float64 check and train_step's ratio on a GPU.
+#
+# Needs: a Linux machine with a CUDA GPU, Python with JAX (CUDA build) and
+# PyTorch (CUDA build), and NumPy; TensorFlow is not used. Keras and this
+# repository's package are taken from the checkout (run from its root). Where
+# Keras is not installed, put its wheels in .whl/ first, on a machine with
+# pip access (the versions are what the committed tables used):
 #
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 -d .whl \
 #     keras==3.15.1 namex optree
 #
-# then on the device: COMMIT=<sha> bash experiments/gpu.sh  (carry .whl).
-# SIZES, COMPILE_SIZES, CHECK_SIZE and TRAIN_STEPS shrink it for a smoke test (on a CPU the
-# copy-bandwidth step fails and the rest runs).
-# Prints each table as it goes and writes logs and JSON to $OUT (or runs/gpu):
-# the loss_speed tables, then train_step's steps-per-second ratio.
+# and the script installs them into /tmp/site. Run it as
+#
+#   COMMIT=$(git rev-parse --short HEAD) OUT=runs/gpu bash experiments/gpu.sh
+#
+# SIZES, COMPILE_SIZES, CHECK_SIZE and TRAIN_STEPS shrink it for a smoke test
+# (on a CPU the copy-bandwidth step fails and the rest runs).
+# Prints each table as it goes and writes logs and JSON to $OUT (default
+# runs/gpu): the loss_speed tables, then train_step's steps-per-second ratio.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu}

@@ -32,11 +32,11 @@ def cnn(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
     return _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs)
 
 
-def mlp(input_shape, num_classes, seed, dropout=0.5, hidden=512, **head_kwargs):
-    """Two ReLU layers of `hidden` units, dropout, and `WSoftmaxHead`; fresh session and seed as `cnn`."""
+def mlp(input_shape, num_classes, seed, dropout=0.5, hidden=512, depth=2, **head_kwargs):
+    """`depth` ReLU layers of `hidden` units, dropout, and `WSoftmaxHead`; fresh session and seed as `cnn`."""
 
     def backbone():
-        return [keras.layers.Dense(hidden, activation="relu") for _ in range(2)]
+        return [keras.layers.Dense(hidden, activation="relu") for _ in range(depth)]
 
     return _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs)
 
@@ -53,10 +53,19 @@ def _with_head(backbone, input_shape, num_classes, seed, dropout, head_kwargs):
     return keras.Sequential([*layers, WSoftmaxHead(num_classes, **head_kwargs)])
 
 
-def for_inputs(input_shape, num_classes, seed, dropout=0.5, **head_kwargs):
-    """`cnn` for images (height, width, channels), `mlp` for feature vectors."""
-    build = cnn if len(input_shape) == 3 else mlp
-    return build(input_shape, num_classes, seed, dropout=dropout, **head_kwargs)
+def for_inputs(input_shape, num_classes, seed, dropout=0.5, mlp_shape=None, **head_kwargs):
+    """`cnn` for images (height, width, channels), `mlp` for feature vectors.
+
+    `mlp_shape` is the MLP's ``(depth, hidden)`` (default: two layers of 512).
+    """
+    if len(input_shape) == 3:
+        if mlp_shape is not None:
+            raise ValueError(f"mlp_shape is for vector inputs; received images of {input_shape}.")
+        return cnn(input_shape, num_classes, seed, dropout=dropout, **head_kwargs)
+    depth, hidden = mlp_shape or (2, 512)
+    return mlp(
+        input_shape, num_classes, seed, dropout=dropout, hidden=hidden, depth=depth, **head_kwargs
+    )
 
 
 def head_flops(input_dim, units, num_classes, normalize=True):

@@ -48,7 +48,7 @@ class Cell(NamedTuple):
     seed: int
     dataset: Any  # an `experiments.data.Dataset`, or a function making it when a run needs it
     settings: Settings
-    model: dict = {}  # keyword arguments of `comparison.measured_run`: units, normalize
+    model: dict = {}  # keyword arguments of `comparison.measured_run`: units, normalize, mlp_shape
     record: dict = {}  # more fields stored in each of its runs
     context: Any = None  # what the study's `measure` needs there, not stored
     losses: tuple | None = None  # the loss keys trained here; None: all of the study's

@@ -9,7 +9,7 @@ from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
 from keras_wsoftmax.scheduler import AlphaScheduler
 from keras_wsoftmax.sizing import min_units, recommended_units
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AlphaScheduler",

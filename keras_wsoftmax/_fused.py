@@ -22,14 +22,13 @@ gradient of `b` (D x C, which any trainer holds); the cost is one more
 N x D x C matmul than the unfused step's three (autodiff of the forward
 would keep every chunk's logits and save nothing). The forward's chunks are
 an `ops.fori_loop` and the backward's an `ops.map`, so that a compiler runs
-them one after another (XLA scheduled the chunks of an unrolled Python loop
-side by side and held them all: 3.2x the unfused temporaries at C = 10^5).
-The map stacks the chunks' gradients of `b` (then one transpose puts the
-classes last) instead of writing each into a (D, C) loop carry: XLA writes
-such a carry in place, but PyTorch and TensorFlow's graphs copy all of it
-at every chunk (on PyTorch at C = 10^6, D = 512 the step took 2.3x the
-unfused one that way); the price is that on JAX the stacked gradient is a
-temporary of its own (reports/performance.md, section 8). Under a class split
+them one after another (XLA schedules the chunks of an unrolled Python loop
+side by side and holds them all). The map stacks the chunks' gradients of
+`b` (then one transpose puts the classes last) instead of writing each into
+a (D, C) loop carry: XLA writes such a carry in place, but PyTorch and
+TensorFlow's graphs copy all of it at every chunk; the price is that on JAX
+the stacked gradient is a temporary of its own (reports/performance.md,
+section 8, has the measurements behind both choices). Under a class split
 (`WSoftmaxHead.get_layout_map`) the classes are viewed as one block per
 device and each chunk takes the same columns of every block, so that each
 device makes the logits of its own classes and what crosses devices is the

@@ -13,9 +13,11 @@ from keras import ops
 
 from keras_wsoftmax._inputs import Parameter
 from keras_wsoftmax._margin import MarginLoss, Target, margin_losses
+from keras_wsoftmax._types import Tensor
 from keras_wsoftmax.head import DEFAULT_SCALE, checked_scale
 
 DEFAULT_ARCFACE_MARGIN = 0.5
+"""`ArcFace`'s default angular margin `m`, in radians."""
 
 # The derivative takes sin(theta) at least this: the smallest sine a float32
 # cosine below 1 has, so it decides only cos = 1 exactly.
@@ -27,14 +29,14 @@ def _margin(margin):
 
 
 def arcface(
-    y_true,
-    y_pred,
-    margin=DEFAULT_ARCFACE_MARGIN,
-    scale=DEFAULT_SCALE,
-    easy_margin=False,
-    ignore_class=None,
-    axis=-1,
-):
+    y_true: Tensor,
+    y_pred: Tensor,
+    margin: float | Tensor = DEFAULT_ARCFACE_MARGIN,
+    scale: float = DEFAULT_SCALE,
+    easy_margin: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Tensor:
     """Per-sample ArcFace loss of scaled cosines `y_pred` for labels `y_true`.
 
     With ``y`` the target class and ``z_j = s cos(theta_j)`` the logits of
@@ -134,7 +136,9 @@ class ArcFace(MarginLoss):
         easy_margin: Apply the margin only where ``cos(theta_y) > 0``.
             Defaults to False (InsightFace's fallback).
         ignore_class: Optional class id to ignore (segmentation's "void").
-        reduction, name, dtype: As in every Keras loss.
+        reduction: As in every Keras loss (default ``"sum_over_batch_size"``).
+        name: Name of the loss instance.
+        dtype: The dtype of the loss's computations, as in every Keras loss.
         axis: The class axis of the logits. Defaults to -1.
 
     Example:
@@ -156,15 +160,15 @@ class ArcFace(MarginLoss):
 
     def __init__(
         self,
-        margin=DEFAULT_ARCFACE_MARGIN,
-        scale=DEFAULT_SCALE,
-        easy_margin=False,
-        ignore_class=None,
-        reduction="sum_over_batch_size",
-        name="arcface",
-        dtype=None,
-        axis=-1,
-    ):
+        margin: float = DEFAULT_ARCFACE_MARGIN,
+        scale: float = DEFAULT_SCALE,
+        easy_margin: bool = False,
+        ignore_class: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "arcface",
+        dtype: str | None = None,
+        axis: int = -1,
+    ) -> None:
         super().__init__(ignore_class, reduction, name, dtype, axis)
         self.margin = _margin(margin).checked()
         self.scale = checked_scale(scale)

@@ -11,9 +11,11 @@ import keras
 
 from keras_wsoftmax._inputs import Parameter
 from keras_wsoftmax._margin import MarginLoss, Target, margin_losses
+from keras_wsoftmax._types import Tensor
 from keras_wsoftmax.head import DEFAULT_SCALE, checked_scale
 
 DEFAULT_COSFACE_MARGIN = 0.35
+"""`CosFace`'s default cosine margin `m`."""
 
 
 def _margin(margin):
@@ -21,8 +23,13 @@ def _margin(margin):
 
 
 def cosface(
-    y_true, y_pred, margin=DEFAULT_COSFACE_MARGIN, scale=DEFAULT_SCALE, ignore_class=None, axis=-1
-):
+    y_true: Tensor,
+    y_pred: Tensor,
+    margin: float | Tensor = DEFAULT_COSFACE_MARGIN,
+    scale: float = DEFAULT_SCALE,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Tensor:
     """Per-sample CosFace loss of scaled cosines `y_pred` for labels `y_true`.
 
     With ``y`` the target class and ``z_j = s cos(theta_j)`` the logits of
@@ -90,7 +97,9 @@ class CosFace(MarginLoss):
         scale: The head's scale. Defaults to `keras_wsoftmax.DEFAULT_SCALE`;
             a head of another scale needs ``CosFace(scale=head.scale)``.
         ignore_class: Optional class id to ignore (segmentation's "void").
-        reduction, name, dtype: As in every Keras loss.
+        reduction: As in every Keras loss (default ``"sum_over_batch_size"``).
+        name: Name of the loss instance.
+        dtype: The dtype of the loss's computations, as in every Keras loss.
         axis: The class axis of the logits. Defaults to -1.
 
     Example:
@@ -112,14 +121,14 @@ class CosFace(MarginLoss):
 
     def __init__(
         self,
-        margin=DEFAULT_COSFACE_MARGIN,
-        scale=DEFAULT_SCALE,
-        ignore_class=None,
-        reduction="sum_over_batch_size",
-        name="cosface",
-        dtype=None,
-        axis=-1,
-    ):
+        margin: float = DEFAULT_COSFACE_MARGIN,
+        scale: float = DEFAULT_SCALE,
+        ignore_class: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "cosface",
+        dtype: str | None = None,
+        axis: int = -1,
+    ) -> None:
         super().__init__(ignore_class, reduction, name, dtype, axis)
         self.margin = _margin(margin).checked()
         self.scale = checked_scale(scale)

@@ -9,6 +9,7 @@ compare losses on their own data.
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax.head import WSoftmaxHead
@@ -31,7 +32,7 @@ def _pairwise_angles_degrees(vectors):
     return np.degrees(np.arccos(np.clip(unit @ unit.T, -1.0, 1.0)))
 
 
-def feature_geometry(features, labels):
+def feature_geometry(features: ArrayLike, labels: ArrayLike) -> dict:
     """Intra-class compactness and inter-class separation of features, as angles.
 
     Returns a dict of degrees and fractions:
@@ -42,6 +43,17 @@ def feature_geometry(features, labels):
       angle between two class means (larger is more separated);
     - ``dead_feature_fraction``: samples whose features are all zero (every
       ReLU off); they have no direction and are left out of the angles.
+
+    Args:
+        features: Features of shape ``(N, D)``.
+        labels: Integer class ids of shape ``(N,)`` or ``(N, 1)``.
+
+    Returns:
+        The dict above, of Python floats.
+
+    Raises:
+        ValueError: if fewer than 2 classes have a feature that is not all
+            zero.
 
     Example:
 
@@ -77,7 +89,7 @@ def softmax(logits):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def expected_calibration_error(logits, labels, bins=15):
+def expected_calibration_error(logits: ArrayLike, labels: ArrayLike, bins: int = 15) -> float:
     """Expected calibration error of the softmax of `logits`, in [0, 1].
 
     Predictions are grouped by confidence (the largest softmax probability)
@@ -85,6 +97,14 @@ def expected_calibration_error(logits, labels, bins=15):
     bins, weighted by their share of the samples, of
     ``|accuracy - mean confidence|`` in the bin (Guo et al., 2017).
     Above 0: over- or under-confident.
+
+    Args:
+        logits: Logits of shape ``(N, C)``.
+        labels: Integer class ids of shape ``(N,)`` or ``(N, 1)``.
+        bins: The number of confidence bins. Defaults to 15.
+
+    Returns:
+        The ECE, a Python float in [0, 1].
 
     Example:
 
@@ -160,7 +180,14 @@ class FeatureGeometry(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, validation_data, every=1, batch_size=256, bins=15, head=None):
+    def __init__(
+        self,
+        validation_data: tuple,
+        every: int = 1,
+        batch_size: int = 256,
+        bins: int = 15,
+        head: keras.layers.Layer | None = None,
+    ) -> None:
         super().__init__()
         every = checked_number(
             "every", every, integer=True, in_range=lambda e: e >= 1, expected="a positive integer"

@@ -2,22 +2,23 @@
 
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._fused import FusedLoss
+from keras_wsoftmax._types import Tensor
 from keras_wsoftmax.sizing import recommended_units, validate_num_classes
 
-# The head's scale of its cosines, and the cosine losses' (CosFace, ArcFace):
-# the two must be equal.
 DEFAULT_SCALE = 16.0
+"""The cosine head's default scale `s`, and the cosine losses' (`CosFace`, `ArcFace`): the two must be equal."""
 
 # Classes per chunk of a fused loss (`WSoftmaxHead.fused_loss`): at 512
-# samples, 16 MiB of float32 logits per chunk. At C = 10^6, D = 128 it beat
-# 32,768 in step time on all three backends and in peak memory on TensorFlow
-# (reports/performance.md, section 8).
+# samples, 16 MiB of float32 logits per chunk (docs/scaling.md says how it
+# was chosen).
 DEFAULT_CHUNK_SIZE = 8192
 
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
@@ -49,29 +50,36 @@ class WSoftmaxHead(keras.layers.Layer):
     Args:
         num_classes: Number of classes ``C >= 2``.
         units: FC width. ``None`` (default) means
-            ``recommended_units(num_classes, activation)``, the width that
-            kept accuracy in the width studies (16 per class, at most 4096,
-            never below `min_units`: 160 units for 10 classes). The paper's
-            smaller minimum is ``units=min_units(num_classes, activation)``:
-            expressive enough, but it cost accuracy in those studies
-            (`docs/head.md`).
+            ``recommended_units(num_classes, activation)``: 16 per class, at
+            most 4096, never below `min_units` (160 units for 10 classes).
+            The paper's smaller minimum is
+            ``units=min_units(num_classes, activation)``.
         activation: Activation of the FC layer. Defaults to ``"relu"``.
         normalize: Whether the logits are scaled cosines (default) or plain
             dot products.
-        scale: Multiplier of the cosines when ``normalize=True``. Defaults to
-            16; `docs/head.md` has the measurements behind it.
+        scale: Multiplier of the cosines when ``normalize=True``, a finite
+            number > 0. Defaults to `DEFAULT_SCALE` (16).
         use_bias: Whether the FC layer has a bias (the classifier has none).
-        kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, kernel_constraint, bias_constraint: As in
-            `keras.layers.Dense`, for the FC layer.
-        classifier_initializer, classifier_regularizer,
-        classifier_constraint: The same for the classifier weights
+        kernel_initializer: As in `keras.layers.Dense`, for the FC layer.
+        bias_initializer: As in `keras.layers.Dense`, for the FC layer.
+        classifier_initializer: The initializer of the classifier weights
             (shape ``(units, num_classes)``).
+        kernel_regularizer: As in `keras.layers.Dense`, for the FC layer.
+        bias_regularizer: As in `keras.layers.Dense`, for the FC layer.
+        classifier_regularizer: The regularizer of the classifier weights.
+        kernel_constraint: As in `keras.layers.Dense`, for the FC layer.
+        bias_constraint: As in `keras.layers.Dense`, for the FC layer.
+        classifier_constraint: The constraint of the classifier weights.
         output_mode: ``"logits"`` (default), or ``"features"``: the layer returns
             its FC features and leaves the logits to a fused loss
             (`fused_loss`) or to `logits`.
         **kwargs: Base layer arguments (`name`, `dtype`,
             `activity_regularizer`, ...).
+
+    Raises:
+        ValueError: for a `num_classes` below 2, a `units` that is not a
+            positive integer, a `scale` that is not a finite number > 0, or
+            an unknown `output_mode`, naming the value.
 
     Call arguments:
         inputs: Features of shape ``(..., input_dim)``.
@@ -88,24 +96,24 @@ class WSoftmaxHead(keras.layers.Layer):
 
     def __init__(
         self,
-        num_classes,
-        units=None,
-        activation="relu",
-        normalize=True,
-        scale=DEFAULT_SCALE,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        classifier_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        classifier_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        classifier_constraint=None,
-        output_mode="logits",
-        **kwargs,
-    ):
+        num_classes: int,
+        units: int | None = None,
+        activation: str | Callable | None = "relu",
+        normalize: bool = True,
+        scale: float = DEFAULT_SCALE,
+        use_bias: bool = True,
+        kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        bias_initializer: str | keras.initializers.Initializer = "zeros",
+        classifier_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        kernel_regularizer: str | keras.regularizers.Regularizer | None = None,
+        bias_regularizer: str | keras.regularizers.Regularizer | None = None,
+        classifier_regularizer: str | keras.regularizers.Regularizer | None = None,
+        kernel_constraint: str | keras.constraints.Constraint | None = None,
+        bias_constraint: str | keras.constraints.Constraint | None = None,
+        classifier_constraint: str | keras.constraints.Constraint | None = None,
+        output_mode: str = "logits",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if output_mode not in ("logits", "features"):
             raise ValueError(
@@ -198,19 +206,21 @@ class WSoftmaxHead(keras.layers.Layer):
         )
         return h, w
 
-    def features(self, inputs):
+    def features(self, inputs: Tensor) -> Tensor:
         """The FC activations ``h`` for `inputs`, the arrays the head takes."""
         if self.output_mode == "features":
             return self(inputs)
         return self(inputs, return_features=True)[1]
 
-    def logits(self, features):
+    def logits(self, features: Tensor) -> Tensor:
         """The logits of FC features ``h`` (what a head of ``output_mode="features"`` outputs)."""
         if self.normalize:
             return self._scaled_cosines(features)
         return ops.matmul(features, self.classifier)
 
-    def fused_loss(self, loss, chunk_size=DEFAULT_CHUNK_SIZE):
+    def fused_loss(
+        self, loss: keras.losses.Loss, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> keras.losses.Loss:
         """`loss` on this head's logits, computed from its FC features by chunks of classes.
 
         For many classes: the model outputs this head's FC features
@@ -227,6 +237,19 @@ class WSoftmaxHead(keras.layers.Layer):
         `fit` does (``model.stateless_compute_loss``), so that it reads the
         traced classifier.
 
+        Args:
+            loss: A `WSoftmax`, `CosFace` or `ArcFace` instance.
+            chunk_size: Classes per chunk, a positive integer (default
+                8,192); chunks are made equal where the class count allows.
+
+        Returns:
+            A `keras.losses.Loss` of ``(labels, features)``.
+
+        Raises:
+            ValueError: for a cosine loss on a head of plain logits or of
+                another scale, or a `chunk_size` that is not a positive
+                integer.
+
         ```python
         head = WSoftmaxHead(1_000_000, units=128, output_mode="features")
         model = keras.Sequential([backbone, head])
@@ -237,11 +260,11 @@ class WSoftmaxHead(keras.layers.Layer):
 
     def get_layout_map(
         self,
-        device_mesh,
-        model_parallel_dim_name="model",
-        data_parallel_dim_name="batch",
-        layout_map=None,
-    ):
+        device_mesh: keras.distribution.DeviceMesh,
+        model_parallel_dim_name: str = "model",
+        data_parallel_dim_name: str = "batch",
+        layout_map: keras.distribution.LayoutMap | None = None,
+    ) -> keras.distribution.LayoutMap:
         """Layouts that split this head's classifier by classes, for `ModelParallel`.
 
         In the manner of keras-hub's ``Backbone.get_layout_map``: the
@@ -282,6 +305,9 @@ class WSoftmaxHead(keras.layers.Layer):
         Returns:
             The `LayoutMap`, keyed by regular expressions on the weights'
             and the output's paths (which end in ``{head name}/...``).
+
+        Raises:
+            ValueError: if the mesh lacks either axis, naming its axes.
         """
         for axis in (model_parallel_dim_name, data_parallel_dim_name):
             if axis not in device_mesh.axis_names:

@@ -13,8 +13,10 @@ from keras import ops
 
 from keras_wsoftmax._inputs import Parameter
 from keras_wsoftmax._margin import MarginLoss, Target, margin_losses
+from keras_wsoftmax._types import Tensor
 
 DEFAULT_ALPHA = 0.2
+"""`WSoftmax`'s default `alpha`, the size of its margin."""
 
 _WHY = (
     "alpha is the size of the margin: alpha < 0 would turn it into a slack that scores "
@@ -28,12 +30,18 @@ def _alpha(alpha):
     return Parameter("alpha", alpha, 0.0, 1.0, _WHY)
 
 
-def validate_alpha(alpha):
+def validate_alpha(alpha: float) -> float:
     """Returns `alpha` as a float, or raises `ValueError` unless ``0 <= alpha < 1``."""
     return _alpha(alpha).checked()
 
 
-def wsoftmax(y_true, y_pred, alpha=DEFAULT_ALPHA, ignore_class=None, axis=-1):
+def wsoftmax(
+    y_true: Tensor,
+    y_pred: Tensor,
+    alpha: float | Tensor = DEFAULT_ALPHA,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Tensor:
     """Per-sample W-Softmax loss of logits `y_pred` for labels `y_true`.
 
     With ``y`` the target class and ``z`` the logits of one sample,
@@ -145,23 +153,23 @@ class WSoftmax(MarginLoss):
 
     def __init__(
         self,
-        alpha=DEFAULT_ALPHA,
-        ignore_class=None,
-        reduction="sum_over_batch_size",
-        name="wsoftmax",
-        dtype=None,
-        axis=-1,
-    ):
+        alpha: float = DEFAULT_ALPHA,
+        ignore_class: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "wsoftmax",
+        dtype: str | None = None,
+        axis: int = -1,
+    ) -> None:
         super().__init__(ignore_class, reduction, name, dtype, axis)
         self.alpha = alpha
 
     @property
-    def alpha(self):
+    def alpha(self) -> float:
         """The margin parameter, a float in [0, 1); assignable."""
         return self._alpha
 
     @alpha.setter
-    def alpha(self, value):
+    def alpha(self, value: float) -> None:
         self._alpha = validate_alpha(value)
 
     def call(self, y_true, y_pred):

@@ -1,5 +1,7 @@
 """Changing the W-Softmax margin during training, as Keras changes learning rates."""
 
+from collections.abc import Callable
+
 import keras
 
 from keras_wsoftmax.loss import WSoftmax, validate_alpha
@@ -15,8 +17,7 @@ class AlphaScheduler(keras.callbacks.Callback):
     ``"alpha"`` at the end of each epoch.
 
     The change takes effect inside compiled train and test steps on every
-    backend: compiled steps hold alpha as a constant (a variable read cost
-    JAX about 5% of a CNN's training speed, measured), so each change of
+    backend: compiled steps hold alpha as a constant, so each change of
     alpha has Keras trace and compile the steps again, once per change.
 
     A model saved during training keeps the alpha of that moment (it is part
@@ -35,7 +36,7 @@ class AlphaScheduler(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose

@@ -20,6 +20,8 @@ generators, and a cone on fewer than ``C`` generators cannot be all of
 ``R^(C-1)``.
 """
 
+from collections.abc import Callable
+
 import keras
 
 from keras_wsoftmax._checks import checked_number
@@ -93,7 +95,7 @@ def validate_num_classes(num_classes):
     )
 
 
-def min_units(num_classes, activation="relu"):
+def min_units(num_classes: int, activation: str | Callable | None = "relu") -> int:
     """Smallest FC width from which a linear classifier reaches every posterior.
 
     Returns ``num_classes`` when `activation` has one sign (ReLU, sigmoid,
@@ -134,27 +136,20 @@ def min_units(num_classes, activation="relu"):
     )
 
 
-# The measured width (issue #13's studies, ReLU heads, docs/head.md): 16 units
-# per class kept accuracy at C = 10 and 100; at C = 1000 the widest head
-# measured, 4000 units, still beat 2000. The cap bounds the default's cost
-# where nothing wider was measured.
+# The measured width (docs/head.md#width has the studies behind both numbers);
+# the cap bounds the default's cost where nothing wider was measured.
 UNITS_PER_CLASS = 16
 UNITS_CAP = 4096
 
 
-def recommended_units(num_classes, activation="relu"):
-    """FC width that kept test accuracy in the width studies: ``max(min_units, min(16 C, 4096))``.
+def recommended_units(num_classes: int, activation: str | Callable | None = "relu") -> int:
+    """The head's default FC width: ``max(min_units, min(16 C, 4096))``.
 
     `min_units` is enough to express every posterior but not to learn as
-    well as a wider layer: at ``C`` units the width studies lost (with
-    cross-entropy) 1.5 to 2.2 points of test accuracy at ``C = 10``, 0.7 at
-    ``C = 100`` and 3.4 at ``C = 1000`` against their widest head. From ``16 C`` units on (10C at
-    ``C = 100``) every paired 95% interval to the widest head included 0;
-    at ``C = 1000`` the widest head measured, ``4 C``, was still 1.6 points
-    better than ``2 C``, so the cap of 4096 is about the widest width
-    measured, not a width shown to be enough. ``docs/head.md`` has the
-    table and the reports. The studies used ReLU heads; other activations
-    get the same width, never below their `min_units`.
+    well as a wider layer; 16 units per class is the width from which the
+    width studies kept test accuracy, and 4096 caps the cost where no wider
+    head was measured (``docs/head.md`` has the studies). Every activation
+    gets the same width, never below its `min_units`.
 
     Args:
         num_classes: Integer number of classes ``C >= 2``.

@@ -11,6 +11,8 @@ from tests.entry_points.class_parallel_fit import NUM_CLASSES
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run_module
 
+pytestmark = pytest.mark.slow  # four devices, in processes of their own
+
 jax_only = pytest.mark.skipif(
     BACKEND != "jax", reason="keras.distribution.ModelParallel runs on JAX only (tests below)"
 )

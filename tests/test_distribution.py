@@ -8,6 +8,8 @@ import pytest
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run_module
 
+pytestmark = pytest.mark.slow  # several devices, in processes of their own
+
 TWO_CPU_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 

@@ -6,13 +6,17 @@ writes. Not timed.
 """
 
 import json
+import os
 import re
+import subprocess
 import sys
 
 import pytest
 
 from tests.helpers.backends import BACKEND
-from tests.helpers.processes import run
+from tests.helpers.processes import ROOT, run
+
+pytestmark = pytest.mark.slow  # the examples, each in a process of its own
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -135,3 +139,17 @@ def test_many_classes_splits_the_classifier_over_four_devices():
     assert per_device == pytest.approx(whole / 4, rel=1e-2)  # printed to 3 decimals
     losses = json.loads(re.search(r"loss per epoch (\[.*\])", out)[1])
     assert losses[1] < losses[0], out
+
+
+def test_many_classes_names_its_backend_before_importing_keras():
+    """On another backend it says so in one line, not with Keras's traceback."""
+    done = subprocess.run(
+        [sys.executable, "examples/many_classes.py", "--classes", "10"],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stdout == "", done
+    assert done.stderr == "keras.distribution.ModelParallel runs on JAX: KERAS_BACKEND=jax\n"

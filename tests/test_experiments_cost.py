@@ -10,6 +10,8 @@ from experiments.models import head_flops
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run
 
+pytestmark = pytest.mark.slow  # the benchmarks end to end, some in processes of their own
+
 
 def test_loss_speed_prints_ratios(capsys):
     rows = loss_speed.main(["--sizes", "8x3", "16x5", "--repeats", "2"])

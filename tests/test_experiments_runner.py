@@ -18,6 +18,7 @@ import pytest
 from experiments import (
     alpha_grid,
     comparison,
+    factors,
     noisy_labels,
     overfitting,
     protocol,
@@ -82,10 +83,11 @@ def stored(path):
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow  # a process of its own
 def test_help_is_quick_and_loads_no_backend():
     """``--help`` parses before anything imports Keras, TensorFlow or TFDS."""
     names = ["noisy_labels", "overfitting", "unseen_classes", "width", "alpha_grid"]
-    names += ["protocol", "regime_map", "demo", "features_2d"]
+    names += ["protocol", "regime_map", "factors", "demo", "features_2d"]
     code = (
         "import sys, runpy\n"
         "for name in sys.argv[1:]:\n"
@@ -285,6 +287,31 @@ def test_regime_map_cells_budget_and_heatmap(tmp_path, calls):
     assert "recommended_units(C)" in (tmp_path / "regime_map.md").read_text()
 
 
+def test_factors_plans_seed_by_seed_with_one_factor_changed_per_setting(tmp_path, calls):
+    settings = ["map", "modes-1", "dropout-0", "depth-1x256"]
+    argv = ["--classes", "10", "--per-class", "20", "--seeds", "2", "--settings", *settings]
+    argv += ["--losses", "cross-entropy", "wsoftmax-0.2", "--verbose", "0"]
+    summary = factors.main([*argv, "--out", str(tmp_path)])
+    # Seed by seed: a stopped run holds whole seeds of every setting.
+    assert [c["seed"] for c in calls[::2]] == [0] * 4 + [1] * 4
+    assert [(c["mlp_shape"], c["settings"].dropout) for c in calls[:8:2]] == [
+        ((2, 512), 0.5),
+        ((2, 512), 0.5),
+        ((2, 512), 0.0),
+        ((1, 256), 0.5),
+    ]
+    assert {(c["units"], c["settings"].epochs) for c in calls} == {(160, 75)}
+    runs = stored(tmp_path / "factors.json")["runs"]
+    assert {r["setting"]: (r["modes"], r["noise"]) for r in runs} == {
+        "map": (2, 1.0),
+        "modes-1": (1, 1.0),
+        "dropout-0": (2, 1.0),
+        "depth-1x256": (2, 1.0),
+    }
+    assert [r["cell"] for r in summary[::2]] == [f"10x20 {name}" for name in settings]
+    assert "| depth-1x256 | 2 | 1 | 0.5 | 1 x 256 |" in (tmp_path / "factors.md").read_text()
+
+
 def test_width_default_losses_follow_the_package():
     from keras_wsoftmax import DEFAULT_ALPHA
 
@@ -298,6 +325,7 @@ def test_every_study_is_declared_for_the_runner():
         overfitting,
         protocol,
         regime_map,
+        factors,
         unseen_classes,
         width,
     ]:

@@ -13,6 +13,7 @@ import pytest
 from experiments import (
     alpha_grid,
     demo,
+    factors,
     features_2d,
     noisy_labels,
     overfitting,
@@ -23,6 +24,8 @@ from experiments import (
     width,
 )
 from tests.helpers.backends import BACKEND
+
+pytestmark = pytest.mark.slow  # real training runs of every study
 
 QUICK = ["--epochs", "1", "--limit", "256", "--test-limit", "256", "--verbose", "0"]
 
@@ -147,6 +150,23 @@ def test_regime_map(tmp_path):
     # 30 epochs (1,500 samples seen per class) on 500 samples of 10 classes: far above chance.
     assert row["cell"] == "10x50" and row["test_accuracy"] > 0.5, row["test_accuracy"]
     assert (tmp_path / "regime_map.png").stat().st_size > 0
+
+
+@harness
+def test_factors(tmp_path):
+    argv = ["--classes", "10", "--per-class", "50", "--seeds", "1", "--verbose", "0"]
+    argv += ["--settings", "independent", "--losses", "cross-entropy"]
+    (row,) = factors.main([*argv, "--out", str(tmp_path)])
+    # 30 epochs on 500 samples of 10 one-mode classes, one ReLU layer of 256: far above chance.
+    assert row["cell"] == "10x50 independent" and row["test_accuracy"] > 0.5, row["test_accuracy"]
+    (run,) = json.loads((tmp_path / "factors.json").read_text())["runs"]
+    assert (run["modes"], run["noise"], run["dropout"], run["depth"], run["hidden"]) == (
+        1,
+        1.2,
+        0.0,
+        1,
+        256,
+    )
 
 
 @harness

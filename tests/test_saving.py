@@ -41,6 +41,7 @@ def test_round_trip_within_backend(saved_model):
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 8
 
 
+@pytest.mark.slow  # a process per backend
 @pytest.mark.parametrize("other", [b for b in ALL_BACKENDS if b != BACKEND])
 def test_model_saved_here_loads_under_the_other_backends(saved_model, other, tmp_path):
     model, path, x = saved_model
@@ -74,6 +75,7 @@ def continue_training(backend, out, epochs, *load):
     return json.loads((out / "run.json").read_text())
 
 
+@pytest.mark.slow  # a process per backend
 @pytest.mark.skipif(
     BACKEND != "tensorflow", reason="spawns every backend itself; runs in the TensorFlow session"
 )
