@@ -29,3 +29,12 @@ def test_every_example_header_gives_the_readme_command_and_a_measured_time():
         assert command in header, (name, command)
         took = r"The first command( \([^)]*\))? took \d+ (s|min)"
         assert re.search(took, " ".join(header.split())), name
+
+
+def test_the_package_description_is_the_readme_without_relative_links():
+    """The wheel's long description (DESCRIPTION.md) works outside the repository."""
+    description = (ROOT / "DESCRIPTION.md").read_text()
+    assert description.startswith(README_TEXT[: README_TEXT.index("Until the first release")])
+    assert f"```python\n{quick_start()}```" in description
+    links = re.findall(r"\]\(([^)]+)\)", description)
+    assert links and all(link.startswith("https://") for link in links), links
