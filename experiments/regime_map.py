@@ -46,11 +46,36 @@ def flags(p):
         help="N seeds (from --seed on) at C classes instead of --seeds, such as 300=5",
     )
     p.add_argument(
+        "--scale-for-classes",
+        action="store_true",
+        help="the cosine head's scale from the class count (`scale_for_classes`), at least --scale",
+    )
+    p.add_argument(
         "--seen-per-class",
         type=int,
         default=1500,
         help="training samples per class each run sees (epochs = this / samples per class)",
     )
+
+
+def scale_for_classes(classes, floor, alpha=0.5, probability=0.99):
+    """The smallest cosine scale at which W-Softmax(`alpha`) lets the target reach `probability`.
+
+    With the class weights as far apart as they can be (pairwise cosine
+    ``-1 / (C - 1)``) and a feature on its class's weight, W-Softmax's
+    target logit is ``s (1 - alpha)`` and every other ``-s / (C - 1)``, so
+    the target's probability in training is at most ``p`` unless
+    ``s >= ln((C - 1) p / (1 - p)) / (1 - alpha + 1 / (C - 1))`` (the
+    NormFace bound, with the margin). At the fixed scale 16, alpha 0.5 caps
+    ``p`` near 0.97 at 100 classes, 0.91 at 300 and 0.75 at 1000; this rule
+    keeps ``p = 0.99`` reachable at every class count, and never goes below
+    `floor` (the head's default, 16, where that already suffices).
+
+    With ``floor = 16``: 16 at 10 and 30 classes, 18.0 at 100, 20.5 at 300,
+    23.0 at 1000.
+    """
+    bound = math.log((classes - 1) * probability / (1 - probability))
+    return max(floor, bound / (1 - alpha + 1 / (classes - 1)))
 
 
 def seeds_at(text):
@@ -88,7 +113,10 @@ def plan(args, _):
     cells = []
     for classes in args.classes:
         for per_class in args.per_class:
-            settings = runner.settings(args, epochs=epochs_for(classes, per_class, args))
+            scale = scale_for_classes(classes, args.scale) if args.scale_for_classes else args.scale
+            settings = runner.settings(
+                args, epochs=epochs_for(classes, per_class, args), scale=scale
+            )
             test_per_class = max(100, math.ceil(10_000 / classes))
             for seed in seeds_for(classes, args):
                 task = functools.partial(
@@ -98,7 +126,12 @@ def plan(args, _):
                     train_per_class=per_class,
                     test_per_class=test_per_class,
                 )
-                record = {"classes": classes, "per_class": per_class, "epochs": settings.epochs}
+                record = {
+                    "classes": classes,
+                    "per_class": per_class,
+                    "epochs": settings.epochs,
+                    "scale": scale,
+                }
                 cells.append(
                     runner.Cell(
                         cell_name(classes, per_class),
@@ -127,11 +160,19 @@ def preamble(args, _, determinism):
         "- Task: `experiments.data.synthetic(C, seed=seed, train_per_class=n)` (32 dimensions, "
         "two Gaussian modes per class, noise 1), at least 10,000 test samples and 100 per class\n"
         "- Model: an MLP (two ReLU layers of 512, dropout 0.5) ending in "
-        f"`WSoftmaxHead(C, units=recommended_units(C))` (cosine logits, scale {args.scale:g})\n\n"
+        f"`WSoftmaxHead(C, units=recommended_units(C))` (cosine logits, {scale_text(args)})\n\n"
         "A row per cell (C x samples per class) and loss. Mean ± std over seeds; Δ is the "
         "paired difference to cross-entropy in the same cell at the same seed, with its 95% t "
         "interval, in points. Gap = training accuracy - test accuracy."
     )
+
+
+def scale_text(args):
+    """The head's scale, as the report states it."""
+    if not args.scale_for_classes:
+        return f"scale {args.scale:g}"
+    scales = ", ".join(f"{scale_for_classes(c, args.scale):.1f} at {c}" for c in args.classes)
+    return f"scale from the class count, `scale_for_classes(C, {args.scale:g})`: {scales} classes"
 
 
 def plot(summary, title):

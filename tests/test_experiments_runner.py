@@ -7,6 +7,7 @@ records, resume, the pairing and findings, the report's files, and that
 """
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -285,6 +286,23 @@ def test_regime_map_cells_budget_and_heatmap(tmp_path, calls):
     }
     assert (tmp_path / "regime_map.png").stat().st_size > 0
     assert "recommended_units(C)" in (tmp_path / "regime_map.md").read_text()
+
+
+def test_regime_map_takes_the_scale_from_the_class_count_where_asked(tmp_path, calls):
+    argv = ["--classes", "10", "300", "--per-class", "20", "--seeds", "1", "--verbose", "0"]
+    argv += ["--losses", "cross-entropy", "--scale-for-classes"]
+    regime_map.main([*argv, "--out", str(tmp_path)])
+    scales = [regime_map.scale_for_classes(c, 16.0) for c in (10, 300)]
+    assert [c["settings"].scale for c in calls] == scales
+    assert scales[0] == 16.0 and 20 < scales[1] < 21  # alpha 0.5 reaches 0.99 only above 16
+    # At that scale the bound holds with equality: the target's best probability is 0.99.
+    best = math.exp(scales[1] * (0.5 + 1 / 299)) / 299
+    assert best / (1 + best) == pytest.approx(0.99)
+    assert [r["scale"] for r in stored(tmp_path / "regime_map.json")["runs"]] == scales
+    assert (
+        "`scale_for_classes(C, 16)`: 16.0 at 10, 20.5 at 300 classes"
+        in (tmp_path / "regime_map.md").read_text()
+    )
 
 
 def test_factors_plans_seed_by_seed_with_one_factor_changed_per_setting(tmp_path, calls):
