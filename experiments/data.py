@@ -7,11 +7,14 @@ TFDS's stock `fashion_mnist` builder rejects those files, whose gz checksums
 differ from the ones it pins. Without the files it falls back to the stock
 builder, which downloads as usual; any other TFDS image-classification name
 goes to TFDS directly. ``load("synthetic-C")`` generates `synthetic(C)`, a
-task whose class count is a free variable.
+task whose class count is a free variable, and ``load("glyphs")`` renders
+`glyphs()`, 124 characters in every installed font that has them: a real
+many-class task made from what Debian's font packages ship.
 """
 
 import gzip
 import os
+import string
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -42,6 +45,23 @@ HOW_TO_GET_FASHION_MNIST = (
 
 
 SYNTHETIC = "synthetic-"
+GLYPHS = "glyphs"
+FONT_DIR = Path("/usr/share/fonts")
+# Digits, the Latin alphabet and the Latin-1 Supplement's 62 letters: 124
+# classes, among them near twins (o, 0, O, ò, ó, ô, õ, ö, ø) that only a fine
+# distinction tells apart.
+GLYPH_CHARACTERS = (
+    string.digits
+    + string.ascii_letters
+    + "".join(chr(c) for c in range(0xC0, 0x100) if chr(c).isalpha())
+)
+# Debian's packages of text fonts with these characters, for `glyphs` (about
+# 150 MB installed): what the glyph study ran on.
+GLYPH_FONT_PACKAGES = (
+    "fonts-dejavu fonts-texgyre fonts-urw-base35 fonts-liberation2 fonts-freefont-ttf "
+    "fonts-crosextra-carlito fonts-crosextra-caladea fonts-cmu fonts-lato fonts-open-sans "
+    "fonts-roboto-unhinted fonts-noto-core fonts-linuxlibertine fonts-ebgaramond fonts-cantarell"
+)
 TFDS_DIR = Path("runs/tensorflow_datasets")
 
 
@@ -165,6 +185,8 @@ def load(dataset="fashion_mnist", data_dir=None, limit=None, test_limit=None, tf
     """
     if dataset.startswith(SYNTHETIC):
         return _first(synthetic(_synthetic_classes(dataset)), limit, test_limit)
+    if dataset == GLYPHS:
+        return _first(glyphs(), limit, test_limit)
     tfds_dir = tfds_dir or os.environ.get("TFDS_DATA_DIR") or TFDS_DIR
     idx_dir = find_idx_dir(data_dir) if dataset == "fashion_mnist" else None
     source = FashionMnistIdx(idx_dir=idx_dir, data_dir=tfds_dir) if idx_dir else dataset
@@ -231,6 +253,95 @@ def synthetic(
 
     (x_train, y_train), (x_test, y_test) = draw(train_per_class), draw(test_per_class)
     return Dataset(x_train, y_train, x_test, y_test, num_classes)
+
+
+def font_faces(folder=FONT_DIR, characters=GLYPH_CHARACTERS):
+    """The font files under `folder` (TrueType, OpenType) whose character map has every one of `characters`.
+
+    Sorted by path; a collection (``.ttc``) or a file fontTools cannot read
+    is left out.
+    """
+    from fontTools.ttLib import TTFont
+
+    faces = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.suffix.lower() not in (".ttf", ".otf"):
+            continue
+        try:
+            with TTFont(path, lazy=True) as font:
+                cmap = font.getBestCmap() or {}
+        except Exception:  # a broken or unusual file is one face fewer, not a failed study
+            continue
+        if all(ord(c) in cmap for c in characters):
+            faces.append(path)
+    return faces
+
+
+def render(character, face, size=28):
+    """`character` drawn in the font file `face`, centred in a `size` x `size` grey image in [0, 1]."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(face), size=round(0.75 * size))
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), character, font=font)
+    draw.text(
+        ((size - right - left) / 2, (size - bottom - top) / 2), character, fill=255, font=font
+    )
+    return np.asarray(image, dtype=np.float32)[..., None] / 255.0
+
+
+def glyphs(seed=0, train_per_class=None, test_fraction=0.3, folder=FONT_DIR, size=28):
+    """Characters in the installed fonts: a class per character, a sample per font face.
+
+    Every face under `folder` that has all of `GLYPH_CHARACTERS` (124:
+    digits, Latin letters, the Latin-1 Supplement's letters) draws each of
+    them once (`render`). The faces are split, by `seed`, into training
+    faces and test faces (`test_fraction` of them, at least one): the test
+    set is every character in fonts never seen in training, so the task is
+    to recognize a character in a new typeface. `train_per_class` keeps
+    that many training faces per class, drawn per class by `seed` (None:
+    all): few samples per class, each class from its own fonts.
+
+    The samples are real artifacts (the type designs of Debian's font
+    packages, `GLYPH_FONT_PACKAGES`), not a generator's draws; faces of one
+    family (bold, italic, condensed) are separate samples, and a family can
+    have faces on both sides of the split.
+
+    Raises:
+        DataUnavailable: where fewer than 2 faces have every character.
+    """
+    faces = font_faces(folder)
+    if len(faces) < 2:
+        raise DataUnavailable(
+            f"{len(faces)} font files under {folder} have all {len(GLYPH_CHARACTERS)} characters; "
+            f"install some text fonts: apt-get install -y {GLYPH_FONT_PACKAGES}"
+        )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(faces))
+    test_count = max(1, round(test_fraction * len(faces)))
+    test_faces, train_faces = order[:test_count], order[test_count:]
+    keep = len(train_faces) if train_per_class is None else train_per_class
+    if not 1 <= keep <= len(train_faces):
+        raise ValueError(
+            f"train_per_class must be between 1 and the {len(train_faces)} training faces; "
+            f"received {train_per_class}."
+        )
+    drawn = {}  # (face, class) -> image, each drawn once
+
+    def split(pairs):
+        x = np.stack(
+            [drawn.setdefault(p, render(GLYPH_CHARACTERS[p[1]], faces[p[0]], size)) for p in pairs]
+        )
+        y = np.array([c for _, c in pairs], dtype=np.int32)
+        shuffle = rng.permutation(len(y))
+        return x[shuffle], y[shuffle]
+
+    classes = range(len(GLYPH_CHARACTERS))
+    train = [(f, c) for c in classes for f in rng.choice(train_faces, keep, replace=False)]
+    test = [(f, c) for c in classes for f in test_faces]
+    (x_train, y_train), (x_test, y_test) = split(train), split(test)
+    return Dataset(x_train, y_train, x_test, y_test, len(GLYPH_CHARACTERS))
 
 
 def _synthetic_classes(name):

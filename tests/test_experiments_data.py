@@ -1,6 +1,7 @@
 """The studies' data: the offline TFDS builder and the per-seed transforms."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -130,3 +131,34 @@ def test_synthetic_by_name_with_limits():
 def test_synthetic_names_need_a_class_count(name):
     with pytest.raises(ValueError, match=r"synthetic-C with C an integer >= 2.*" + name):
         data.load(name)
+
+
+def test_glyphs_are_characters_in_fonts_never_seen_in_training(tmp_path):
+    faces = data.font_faces()
+    if len(faces) < 3 and not os.environ.get("CI"):
+        pytest.skip(f"apt-get install -y {data.GLYPH_FONT_PACKAGES}")
+    task = data.glyphs(seed=1, train_per_class=2, test_fraction=0.05)
+    classes = len(data.GLYPH_CHARACTERS)
+    assert task.num_classes == classes == 124 and task.x_train.shape[1:] == (28, 28, 1)
+    assert np.bincount(task.y_train, minlength=classes).tolist() == [2] * classes
+    test_faces = max(1, round(0.05 * len(faces)))
+    assert np.bincount(task.y_test, minlength=classes).tolist() == [test_faces] * classes
+    images = np.concatenate([task.x_train, task.x_test])
+    assert images.min() == 0.0 and images.max() == 1.0
+    # Every glyph has ink (hairline faces draw it faint at 28 pixels: 0.23 at the least).
+    assert (images.reshape(len(images), -1).max(axis=1) > 0.2).all()
+    again = data.glyphs(seed=1, train_per_class=2, test_fraction=0.05)
+    np.testing.assert_array_equal(again.x_train, task.x_train)
+    np.testing.assert_array_equal(again.y_test, task.y_test)
+    with pytest.raises(ValueError, match="train_per_class must be between 1 and the"):
+        data.glyphs(train_per_class=len(faces))
+    with pytest.raises(data.DataUnavailable, match="apt-get install -y fonts-dejavu"):
+        data.glyphs(folder=tmp_path)
+
+
+def test_load_glyphs_renders_the_glyph_task(monkeypatch):
+    made = data.synthetic(3, train_per_class=4, test_per_class=2)
+    monkeypatch.setattr(data, "glyphs", lambda: made)
+    task = data.load("glyphs", limit=5, test_limit=3)
+    np.testing.assert_array_equal(task.x_train, made.x_train[:5])
+    assert len(task.y_test) == 3 and task.num_classes == 3

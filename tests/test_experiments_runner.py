@@ -20,6 +20,7 @@ from experiments import (
     alpha_grid,
     comparison,
     factors,
+    glyphs,
     noisy_labels,
     overfitting,
     protocol,
@@ -88,7 +89,7 @@ def stored(path):
 def test_help_is_quick_and_loads_no_backend():
     """``--help`` parses before anything imports Keras, TensorFlow or TFDS."""
     names = ["noisy_labels", "overfitting", "unseen_classes", "width", "alpha_grid"]
-    names += ["protocol", "regime_map", "factors", "demo", "features_2d"]
+    names += ["protocol", "regime_map", "factors", "glyphs", "demo", "features_2d"]
     code = (
         "import sys, runpy\n"
         "for name in sys.argv[1:]:\n"
@@ -344,6 +345,7 @@ def test_every_study_is_declared_for_the_runner():
         protocol,
         regime_map,
         factors,
+        glyphs,
         unseen_classes,
         width,
     ]:

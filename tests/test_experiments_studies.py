@@ -15,6 +15,7 @@ from experiments import (
     demo,
     factors,
     features_2d,
+    glyphs,
     noisy_labels,
     overfitting,
     protocol,
@@ -166,6 +167,18 @@ def test_factors(tmp_path):
         0.0,
         1,
         256,
+    )
+
+
+@harness
+def test_glyphs(tmp_path):
+    argv = ["--per-class", "2", "--seeds", "1", "--seen-per-class", "4", "--verbose", "0"]
+    (row,) = glyphs.main([*argv, "--losses", "cross-entropy", "--out", str(tmp_path)])
+    assert row["cell"] == "2 per class" and 0.0 <= row["test_accuracy"] <= 1.0
+    (run,) = json.loads((tmp_path / "glyphs.json").read_text())["runs"]
+    assert (run["per_class"], run["epochs"]) == (2, 2)
+    assert (
+        "124 characters drawn in every installed font face" in (tmp_path / "glyphs.md").read_text()
     )
 
 
