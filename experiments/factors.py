@@ -64,12 +64,7 @@ def flags(p):
         default=list(SETTINGS),
         help="the settings to run (see the module's docstring)",
     )
-    p.add_argument(
-        "--seen-per-class",
-        type=int,
-        default=1500,
-        help="training samples per class each run sees (epochs = this / samples per class)",
-    )
+    regime_map.seen_per_class_flag(p)
 
 
 def cell_name(classes, per_class, setting):
@@ -139,10 +134,7 @@ def preamble(args, _, determinism):
         "- Model: an MLP of ReLU layers, dropout before the head, then "
         f"`WSoftmaxHead(C, units=recommended_units(C))` (cosine logits, scale {args.scale:g})\n\n"
         "| setting | modes per class | noise | dropout | ReLU layers |\n|---|---|---|---|---|\n"
-        f"{rows}\n\n"
-        "A row per cell (C x samples per class, setting) and loss. Mean ± std over seeds; Δ is "
-        "the paired difference to cross-entropy in the same cell at the same seed, with its 95% "
-        "t interval, in points. Gap = training accuracy - test accuracy."
+        f"{rows}\n\n" + regime_map.how_to_read("C x samples per class, setting")
     )
 
 

@@ -38,12 +38,7 @@ def flags(p):
         default=[20, 50, 0],
         help="training faces per class (0: all the training faces)",
     )
-    p.add_argument(
-        "--seen-per-class",
-        type=int,
-        default=1500,
-        help="training samples per class each run sees (epochs = this / samples per class)",
-    )
+    regime_map.seen_per_class_flag(p)
 
 
 def plan(args, _):
@@ -84,9 +79,7 @@ def preamble(args, _, determinism):
         "sample per face; test: every character in the 30% of the faces held out\n"
         "- Model: the studies' CNN ending in `WSoftmaxHead(124, units=recommended_units(124))` "
         f"(cosine logits, scale {args.scale:g}), dropout 0.5 before the head\n\n"
-        "A row per cell (training faces per class) and loss. Mean ± std over seeds; Δ is the "
-        "paired difference to cross-entropy in the same cell at the same seed, with its 95% t "
-        "interval, in points. Gap = training accuracy - test accuracy."
+        + regime_map.how_to_read("training faces per class")
     )
 
 

@@ -50,11 +50,25 @@ def flags(p):
         action="store_true",
         help="the cosine head's scale from the class count (`scale_for_classes`), at least --scale",
     )
+    seen_per_class_flag(p)
+
+
+def seen_per_class_flag(p):
+    """``--seen-per-class``: the budget of a run, in training samples seen per class."""
     p.add_argument(
         "--seen-per-class",
         type=int,
         default=1500,
         help="training samples per class each run sees (epochs = this / samples per class)",
+    )
+
+
+def how_to_read(cell):
+    """The report's last preamble lines: what a row is (a `cell` and a loss) and what Δ means."""
+    return (
+        f"A row per cell ({cell}) and loss. Mean ± std over seeds; Δ is the paired difference to "
+        "cross-entropy in the same cell at the same seed, with its 95% t interval, in points. "
+        "Gap = training accuracy - test accuracy."
     )
 
 
@@ -161,9 +175,7 @@ def preamble(args, _, determinism):
         "two Gaussian modes per class, noise 1), at least 10,000 test samples and 100 per class\n"
         "- Model: an MLP (two ReLU layers of 512, dropout 0.5) ending in "
         f"`WSoftmaxHead(C, units=recommended_units(C))` (cosine logits, {scale_text(args)})\n\n"
-        "A row per cell (C x samples per class) and loss. Mean ± std over seeds; Δ is the "
-        "paired difference to cross-entropy in the same cell at the same seed, with its 95% t "
-        "interval, in points. Gap = training accuracy - test accuracy."
+        + how_to_read("C x samples per class")
     )
 
 
