@@ -291,6 +291,11 @@ def render(character, face, size=28):
     return np.asarray(image, dtype=np.float32)[..., None] / 255.0
 
 
+def glyph_training_faces(faces, test_fraction=0.3):
+    """How many of `faces` font faces `glyphs` trains on: all but `test_fraction` (at least one) of them."""
+    return faces - max(1, round(test_fraction * faces))
+
+
 def glyphs(seed=0, train_per_class=None, test_fraction=0.3, folder=FONT_DIR, size=28):
     """Characters in the installed fonts: a class per character, a sample per font face.
 
@@ -319,7 +324,7 @@ def glyphs(seed=0, train_per_class=None, test_fraction=0.3, folder=FONT_DIR, siz
         )
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(faces))
-    test_count = max(1, round(test_fraction * len(faces)))
+    test_count = len(faces) - glyph_training_faces(len(faces), test_fraction)
     test_faces, train_faces = order[:test_count], order[test_count:]
     keep = len(train_faces) if train_per_class is None else train_per_class
     if not 1 <= keep <= len(train_faces):

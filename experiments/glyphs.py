@@ -46,12 +46,12 @@ def plan(args, _):
     from keras_wsoftmax import recommended_units
 
     classes = len(data.GLYPH_CHARACTERS)
+    all_faces = data.glyph_training_faces(len(data.font_faces()))  # the faces of per class 0
     cells = []
     for seed in cli.seeds(args):
         for per_class in args.per_class:
             task = functools.partial(data.glyphs, seed=seed, train_per_class=per_class or None)
-            # All the training faces: 70% of the faces there are (the epochs follow that count).
-            faces = per_class or round(0.7 * len(data.font_faces()))
+            faces = per_class or all_faces  # the epochs follow the training faces per class
             epochs = args.epochs or math.ceil(args.seen_per_class / faces)
             name = f"{per_class} per class" if per_class else "all"
             cells.append(
