@@ -4,10 +4,10 @@ with a sized (cosine) classifier head."""
 from keras_wsoftmax.arcface import DEFAULT_ARCFACE_MARGIN, ArcFace, arcface
 from keras_wsoftmax.cosface import DEFAULT_COSFACE_MARGIN, CosFace, cosface
 from keras_wsoftmax.geometry import FeatureGeometry
-from keras_wsoftmax.head import DEFAULT_SCALE, WSoftmaxHead
+from keras_wsoftmax.head import WSoftmaxHead
 from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
 from keras_wsoftmax.scheduler import AlphaScheduler
-from keras_wsoftmax.sizing import min_units, recommended_units
+from keras_wsoftmax.sizing import DEFAULT_SCALE, min_units, recommended_units
 
 __version__ = "0.3.0"
 

@@ -40,10 +40,10 @@ import math
 import keras
 from keras import ops
 
-from keras_wsoftmax._backend import as_tensor, hand_mask_to_reduction
+from keras_wsoftmax._backend import as_tensor
 from keras_wsoftmax._checks import checked_number
-from keras_wsoftmax._inputs import _is_ignored, _raise_if_invalid_eagerly, _target
-from keras_wsoftmax._margin import _lowest
+from keras_wsoftmax._inputs import masked, standardize_targets
+from keras_wsoftmax._margin import lowest
 
 
 def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1):
@@ -100,7 +100,7 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
 
         z_y = ops.zeros_like(a[:, 0])  # (N,), whether N is known or not
         total = ops.zeros_like(z_y)
-        carry = (total + _lowest(a.dtype), total, z_y)
+        carry = (total + lowest(a.dtype), total, z_y)
         carry = ops.fori_loop(
             0, full, lambda i, c: accumulate(i * chunk_size, chunk_size, c), carry
         )
@@ -230,41 +230,31 @@ class FusedLoss(keras.losses.Loss):
             )
         # The labels as the unfused losses take them (class ids here): validity,
         # ignore_class, the eager error.
-        labels = ops.reshape(as_tensor(y_true), (-1,))
-        _, class_ids, valid = _target(labels, False, head.num_classes)
-        kept = None
-        if self.loss.ignore_class is not None:
-            kept = ops.logical_not(_is_ignored(labels, False, None, self.loss.ignore_class))
-            valid = ops.logical_or(valid, ops.logical_not(kept))
-        _raise_if_invalid_eagerly(labels, False, head.num_classes, valid, (), ())
-        if kept is not None:
+        targets = standardize_targets(
+            ops.reshape(as_tensor(y_true), (-1,)), False, head.num_classes, self.loss.ignore_class
+        )
+        if targets.kept is not None:
             # An ignored sample's features never reach the chunks: its loss and
             # gradient are 0 whatever they are, and a NaN or inf there cannot
             # reach the classifier's gradient (0 x NaN) through the chunks' matmuls.
-            y_pred = ops.where(ops.expand_dims(kept, -1), y_pred, ops.zeros_like(y_pred))
-        if head.normalize:
-            features, classifier = head._unit_factors(y_pred)
-            features = head.scale * features
-        else:
-            features = ops.cast(y_pred, "float32")
-            classifier = ops.cast(head.classifier, "float32")
+            y_pred = ops.where(ops.expand_dims(targets.kept, -1), y_pred, ops.zeros_like(y_pred))
+        features, classifier, scale = head.logit_factors(y_pred)
+        features = ops.cast(features, "float32")
+        if scale is not None:
+            features = scale * features
         # Read at each call: a change of the loss's parameter (loss.alpha = ...) applies.
         target, values, _ = self.loss.fused_target()
         losses = chunked_margin_losses(
             features,
-            classifier,
-            ops.squeeze(class_ids, -1),
+            ops.cast(classifier, "float32"),
+            ops.squeeze(targets.class_ids, -1),
             target,
             values,
             self.chunk_size,
             # Under a class split, each device chunks its own classes.
             shards=class_shards(head.classifier),
         )
-        losses = ops.where(valid, losses, math.nan)
-        if kept is not None:
-            losses = ops.where(kept, losses, 0.0)
-            hand_mask_to_reduction(losses, kept)
-        return losses
+        return masked(losses, targets)
 
     def get_config(self):
         return {

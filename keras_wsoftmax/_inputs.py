@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
-from keras_wsoftmax._backend import as_tensor, eager_numpy
+from keras_wsoftmax._backend import as_tensor, eager_numpy, hand_mask_to_reduction
 from keras_wsoftmax._checks import checked_number
 
 _HALF_DTYPES = ("float16", "bfloat16")
@@ -59,12 +59,9 @@ class Parameter(NamedTuple):
         )
 
 
-class Inputs(NamedTuple):
-    """The loss's inputs, standardized.
+class Targets(NamedTuple):
+    """Each sample's target class and whether its loss counts, from its label.
 
-    logits: ``(..., C)``, float32 or wider.
-    parameters: The loss's parameters, each a float or a scalar tensor of
-        the logits' dtype.
     is_target: Boolean ``(..., C)``, each sample's target class, for one-hot
         labels; None for class ids (the loss places them as fits the backend).
     class_ids: int32 ``(..., 1)`` for a gather of the target logit, or None
@@ -75,12 +72,24 @@ class Inputs(NamedTuple):
         without `ignore_class`.
     """
 
-    logits: Any
-    parameters: tuple
     is_target: Any
     class_ids: Any
     valid: Any
     kept: Any
+
+
+class Inputs(NamedTuple):
+    """The loss's inputs, standardized.
+
+    logits: ``(..., C)``, float32 or wider.
+    parameters: The loss's parameters, each a float or a scalar tensor of
+        the logits' dtype.
+    targets: The labels' `Targets`.
+    """
+
+    logits: Any
+    parameters: tuple
+    targets: Targets
 
 
 def standardize(y_true, y_pred, parameters, ignore_class, axis=-1):
@@ -96,10 +105,24 @@ def standardize(y_true, y_pred, parameters, ignore_class, axis=-1):
     if dtype in _HALF_DTYPES or not keras.backend.is_float_dtype(dtype):
         logits = ops.cast(logits, "float32")
     logits, labels = _classes_last(logits, labels, axis)
-    standardized = [parameter.standardized(logits.dtype) for parameter in parameters]
-    values = tuple(value for value, _ in standardized)
+    standardized = tuple(parameter.standardized(logits.dtype) for parameter in parameters)
     labels, one_hot = _standardize_labels(labels, logits)
-    num_classes = logits.shape[-1]
+    targets = standardize_targets(
+        labels, one_hot, logits.shape[-1], ignore_class, parameters, standardized
+    )
+    if targets.kept is not None:
+        logits = ops.where(ops.expand_dims(targets.kept, axis=-1), logits, 0.0)
+    return Inputs(logits, tuple(value for value, _ in standardized), targets)
+
+
+def standardize_targets(labels, one_hot, num_classes, ignore_class, parameters=(), standardized=()):
+    """The `Targets` of labels (class ids, or one-hot when `one_hot`); raises on bad values when eager.
+
+    `parameters` and `standardized` (their ``Parameter.standardized``
+    values and range checks) fold a tensor parameter's range into the
+    validity. Both the unfused losses and the fused one take their labels
+    through here.
+    """
     is_target, class_ids, valid = _target(labels, one_hot, num_classes)
     for _, ok in standardized:
         if ok is not None:
@@ -108,11 +131,20 @@ def standardize(y_true, y_pred, parameters, ignore_class, axis=-1):
     if ignore_class is not None:
         kept = ops.logical_not(_is_ignored(labels, one_hot, is_target, ignore_class))
         valid = ops.logical_or(valid, ops.logical_not(kept))
+    values = tuple(value for value, _ in standardized)
     if _raise_if_invalid_eagerly(labels, one_hot, num_classes, valid, parameters, values):
         valid = None  # every sample checked valid: nothing to mask
-    if kept is not None:
-        logits = ops.where(ops.expand_dims(kept, axis=-1), logits, 0.0)
-    return Inputs(logits, values, is_target, class_ids, valid, kept)
+    return Targets(is_target, class_ids, valid, kept)
+
+
+def masked(losses, targets):
+    """`losses` NaN where `targets` is not valid, 0 where not kept and masked for Keras's reduction."""
+    if targets.valid is not None:
+        losses = ops.where(targets.valid, losses, math.nan)
+    if targets.kept is not None:
+        losses = ops.where(targets.kept, losses, 0.0)
+        hand_mask_to_reduction(losses, targets.kept)
+    return losses
 
 
 def _classes_last(logits, labels, axis):

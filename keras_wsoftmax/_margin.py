@@ -19,15 +19,17 @@ limits of non-finite logits, and a hand-written gradient,
 with ``margin`` the softplus argument.
 """
 
+import abc
 import math
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_wsoftmax._backend import eager_numpy, hand_mask_to_reduction, torch_compiling
-from keras_wsoftmax._inputs import standardize
+from keras_wsoftmax._backend import eager_numpy, torch_compiling
+from keras_wsoftmax._inputs import masked, standardize
 
 # How far a target logit may pass the scale of a cosine loss (float rounding
 # of the head's logits, bfloat16's included) before it counts as a mismatch.
@@ -71,7 +73,7 @@ def margin_losses(y_true, y_pred, target, parameters, ignore_class=None, axis=-1
         Keras's reduction where `ignore_class` is set.
     """
     inputs = standardize(y_true, y_pred, parameters, ignore_class, axis)
-    logits, valid = inputs.logits, inputs.valid
+    logits, targets = inputs.logits, inputs.targets
     if 0 in logits.shape[:-1]:
         # An empty batch: no row to take a maximum over (nor a logit to
         # check). The sum is empty too, and keeps the (empty) gradient
@@ -79,14 +81,9 @@ def margin_losses(y_true, y_pred, target, parameters, ignore_class=None, axis=-1
         losses = ops.sum(logits, axis=-1)
     else:
         if scale is not None:
-            valid = _scale_check(logits, inputs, scale, valid)
-        losses = _losses(logits, target, inputs.parameters, inputs.is_target, inputs.class_ids)
-    if valid is not None:
-        losses = ops.where(valid, losses, math.nan)
-    if inputs.kept is not None:
-        losses = ops.where(inputs.kept, losses, 0.0)
-        hand_mask_to_reduction(losses, inputs.kept)
-    return losses
+            targets = targets._replace(valid=_scale_check(logits, targets, scale))
+        losses = _losses(logits, target, inputs.parameters, targets.is_target, targets.class_ids)
+    return masked(losses, targets)
 
 
 def _with_derivatives(target, z_y, values):
@@ -108,13 +105,14 @@ def _with_derivatives(target, z_y, values):
     return value
 
 
-def _scale_check(logits, inputs, scale, valid):
-    """`valid` with the target logits' range folded in; raises when eager and one is out."""
-    z_y = _target_logit(logits, inputs.is_target, inputs.class_ids)
+def _scale_check(logits, targets, scale):
+    """`targets.valid` with the target logits' range folded in; raises when eager and one is out."""
+    valid = targets.valid
+    z_y = _target_logit(logits, targets.is_target, targets.class_ids)
     # "Not beyond" rather than "within": a NaN logit stays a NaN loss.
     in_range = ops.logical_not(ops.greater(ops.abs(z_y), SCALE_TOLERANCE * scale))
-    if inputs.kept is not None:
-        in_range = ops.logical_or(in_range, ops.logical_not(inputs.kept))
+    if targets.kept is not None:
+        in_range = ops.logical_or(in_range, ops.logical_not(targets.kept))
     checked = eager_numpy(in_range)
     if checked is None:
         return in_range if valid is None else ops.logical_and(valid, in_range)
@@ -192,7 +190,7 @@ def _margin(z, new_target, set_targets):
     peak = ops.amax(negatives, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
     # All negatives -inf: shift by the lowest float instead, so that their
     # weights are exp(-inf) = 0, not exp(-inf + inf) = NaN.
-    peak = ops.maximum(peak, _lowest(z.dtype))
+    peak = ops.maximum(peak, lowest(z.dtype))
     weights = ops.exp(negatives - ops.expand_dims(peak, axis=-1))
     total = ops.sum(weights, axis=-1)
     log_total = ops.log(total)  # log(0) = -inf: the limit
@@ -210,7 +208,7 @@ def _differentiable_margin(z, target, values, is_target, class_ids):
     """
     set_targets = _target_setter(z, is_target, class_ids)
     z_y = _target_logit(z, is_target, class_ids)
-    negatives = set_targets(z, _lowest(z.dtype))
+    negatives = set_targets(z, lowest(z.dtype))
     new_target = target(z_y, *values)
     if new_target.differentiable:
         value = new_target.value
@@ -219,7 +217,8 @@ def _differentiable_margin(z, target, values, is_target, class_ids):
     return ops.logsumexp(negatives, axis=-1) - value
 
 
-def _lowest(dtype):
+def lowest(dtype):
+    """The lowest finite float of `dtype`."""
     return float(np.finfo(keras.backend.standardize_dtype(dtype)).min)
 
 
@@ -268,22 +267,51 @@ def _target_logit(z, is_target, class_ids):
     return ops.squeeze(ops.take_along_axis(z, class_ids, axis=-1), axis=-1)
 
 
-class MarginLoss(keras.losses.Loss):
-    """What the margin losses share as Keras losses: `ignore_class`, `axis`, their config.
+class MarginLoss(keras.losses.Loss, metaclass=abc.ABCMeta):
+    """What the margin losses share as Keras losses: `call`, `ignore_class`, `axis`, their config.
 
-    A subclass sets its parameters and passes them to its function in `call`.
+    A subclass is its docstring, its parameters and its target: it sets
+    `function` (its loss function, ``function(y_true, y_pred, **parameters,
+    ignore_class=..., axis=...)``) and `parameters` (the names of the
+    arguments of its constructor that `function` takes, each kept as an
+    attribute of that name), checks them in its constructor, and says its
+    target for a fused loss (`fused_target`). `call` and `get_config` follow
+    from those; a subclass without `fused_target` cannot be made.
     """
+
+    function: ClassVar[Callable[..., Any]]
+    parameters: ClassVar[tuple[str, ...]]
 
     def __init__(self, ignore_class, reduction, name, dtype, axis):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.ignore_class = ignore_class
         self.axis = axis
 
+    def parameter_values(self):
+        """``{name: value}`` of the loss's `parameters`, as `function` takes them."""
+        return {name: getattr(self, name) for name in self.parameters}
+
+    def call(self, y_true, y_pred):
+        return type(self).function(
+            y_true,
+            y_pred,
+            **self.parameter_values(),
+            ignore_class=self.ignore_class,
+            axis=self.axis,
+        )
+
+    @abc.abstractmethod
     def fused_target(self):
-        """``(target, parameter values, cosine scale or None)``, for `WSoftmaxHead.fused_loss`."""
-        raise NotImplementedError
+        """``(target, values, scale)``, for `WSoftmaxHead.fused_loss`.
+
+        `target` is ``target(z_y, *values) -> Target``, `values` the numbers
+        it takes (read at each call, so that an assigned parameter applies),
+        `scale` the cosines' scale the loss reads, or None for any logits.
+        """
 
     def get_config(self):
         config = super().get_config()
-        config.update({"ignore_class": self.ignore_class, "axis": self.axis})
+        config.update(
+            {"ignore_class": self.ignore_class, "axis": self.axis, **self.parameter_values()}
+        )
         return config

@@ -14,7 +14,7 @@ from keras import ops
 from keras_wsoftmax._inputs import Parameter
 from keras_wsoftmax._margin import MarginLoss, Target, margin_losses
 from keras_wsoftmax._types import Tensor
-from keras_wsoftmax.head import DEFAULT_SCALE, checked_scale
+from keras_wsoftmax.sizing import DEFAULT_SCALE, checked_scale
 
 DEFAULT_ARCFACE_MARGIN = 0.5
 """`ArcFace`'s default angular margin `m`, in radians."""
@@ -158,6 +158,9 @@ class ArcFace(MarginLoss):
     ```
     """
 
+    function = staticmethod(arcface)
+    parameters = ("margin", "scale", "easy_margin")
+
     def __init__(
         self,
         margin: float = DEFAULT_ARCFACE_MARGIN,
@@ -174,24 +177,5 @@ class ArcFace(MarginLoss):
         self.scale = checked_scale(scale)
         self.easy_margin = bool(easy_margin)
 
-    def call(self, y_true, y_pred):
-        return arcface(
-            y_true,
-            y_pred,
-            self.margin,
-            self.scale,
-            self.easy_margin,
-            ignore_class=self.ignore_class,
-            axis=self.axis,
-        )
-
     def fused_target(self):
         return target_for(self.scale, self.easy_margin), (self.margin,), self.scale
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "margin": self.margin,
-            "scale": self.scale,
-            "easy_margin": self.easy_margin,
-        }

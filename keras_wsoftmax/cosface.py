@@ -12,7 +12,7 @@ import keras
 from keras_wsoftmax._inputs import Parameter
 from keras_wsoftmax._margin import MarginLoss, Target, margin_losses
 from keras_wsoftmax._types import Tensor
-from keras_wsoftmax.head import DEFAULT_SCALE, checked_scale
+from keras_wsoftmax.sizing import DEFAULT_SCALE, checked_scale
 
 DEFAULT_COSFACE_MARGIN = 0.35
 """`CosFace`'s default cosine margin `m`."""
@@ -119,6 +119,9 @@ class CosFace(MarginLoss):
     ```
     """
 
+    function = staticmethod(cosface)
+    parameters = ("margin", "scale")
+
     def __init__(
         self,
         margin: float = DEFAULT_COSFACE_MARGIN,
@@ -133,13 +136,5 @@ class CosFace(MarginLoss):
         self.margin = _margin(margin).checked()
         self.scale = checked_scale(scale)
 
-    def call(self, y_true, y_pred):
-        return cosface(
-            y_true, y_pred, self.margin, self.scale, ignore_class=self.ignore_class, axis=self.axis
-        )
-
     def fused_target(self):
         return target_for(self.scale), (self.margin,), self.scale
-
-    def get_config(self):
-        return {**super().get_config(), "margin": self.margin, "scale": self.scale}

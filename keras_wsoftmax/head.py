@@ -1,6 +1,5 @@
 """The sized classifier head: an FC layer, then a bias-free classifier."""
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,10 +10,12 @@ from keras import ops
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._fused import FusedLoss
 from keras_wsoftmax._types import Tensor
-from keras_wsoftmax.sizing import recommended_units, validate_num_classes
-
-DEFAULT_SCALE = 16.0
-"""The cosine head's default scale `s`, and the cosine losses' (`CosFace`, `ArcFace`): the two must be equal."""
+from keras_wsoftmax.sizing import (
+    DEFAULT_SCALE,
+    checked_scale,
+    recommended_units,
+    validate_num_classes,
+)
 
 # Classes per chunk of a fused loss (`WSoftmaxHead.fused_loss`): at 512
 # samples, 16 MiB of float32 logits per chunk (docs/scaling.md says how it
@@ -24,17 +25,6 @@ DEFAULT_CHUNK_SIZE = 8192
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
 # vector gets all-zero logits instead of a division by zero.
 _SQUARED_NORM_FLOOR = 1e-12
-
-
-def checked_scale(scale):
-    """`scale` as a float, or `ValueError` unless a finite number > 0."""
-    return checked_number(
-        "scale",
-        scale,
-        integer=False,
-        in_range=lambda s: 0 < s < math.inf,
-        expected="a finite number > 0",
-    )
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
@@ -187,15 +177,20 @@ class WSoftmaxHead(keras.layers.Layer):
             return logits, features
         return logits
 
-    def _scaled_cosines(self, features):
-        h, w = self._unit_factors(features)
-        return ops.cast(self.scale * ops.matmul(h, w), self.compute_dtype)
+    def logit_factors(self, features: Tensor) -> tuple[Tensor, Tensor, float | None]:
+        """The factors of this head's logits of FC features ``h``: ``(a, b, scale)``.
 
-    def _unit_factors(self, features):
-        """The unit features and unit class weights whose product is the cosines, in float32.
-
-        Norms in float32: squares of float16 features overflow above 256.
+        The logits are ``scale * (a @ b)``, or ``a @ b`` where `scale` is
+        None; `a` has a row per sample, `b` a column per class. With
+        ``normalize=True``: the unit features and the unit class weights,
+        in float32 (squares of float16 features overflow above 256; a
+        feature vector or class weight of norm 0 stays 0), and this head's
+        `scale`. With ``normalize=False``: the features and the classifier
+        as they are, and None. `logits` multiplies them; a fused loss
+        (`fused_loss`) multiplies them by chunks of columns.
         """
+        if not self.normalize:
+            return features, self.classifier, None
         h = ops.cast(features, "float32")
         w = ops.cast(self.classifier, "float32")
         h = h * ops.rsqrt(
@@ -204,7 +199,7 @@ class WSoftmaxHead(keras.layers.Layer):
         w = w * ops.rsqrt(
             ops.maximum(ops.sum(ops.square(w), axis=0, keepdims=True), _SQUARED_NORM_FLOOR)
         )
-        return h, w
+        return h, w, self.scale
 
     def features(self, inputs: Tensor) -> Tensor:
         """The FC activations ``h`` for `inputs`, the arrays the head takes."""
@@ -214,9 +209,10 @@ class WSoftmaxHead(keras.layers.Layer):
 
     def logits(self, features: Tensor) -> Tensor:
         """The logits of FC features ``h`` (what a head of ``output_mode="features"`` outputs)."""
-        if self.normalize:
-            return self._scaled_cosines(features)
-        return ops.matmul(features, self.classifier)
+        a, b, scale = self.logit_factors(features)
+        if scale is None:
+            return ops.matmul(a, b)
+        return ops.cast(scale * ops.matmul(a, b), self.compute_dtype)
 
     def fused_loss(
         self, loss: keras.losses.Loss, chunk_size: int = DEFAULT_CHUNK_SIZE

@@ -151,6 +151,9 @@ class WSoftmax(MarginLoss):
     between `fit()` calls reaches compiled steps after `model.compile()`.
     """
 
+    function = staticmethod(wsoftmax)
+    parameters = ("alpha",)
+
     def __init__(
         self,
         alpha: float = DEFAULT_ALPHA,
@@ -172,13 +175,5 @@ class WSoftmax(MarginLoss):
     def alpha(self, value: float) -> None:
         self._alpha = validate_alpha(value)
 
-    def call(self, y_true, y_pred):
-        return wsoftmax(
-            y_true, y_pred, alpha=self._alpha, ignore_class=self.ignore_class, axis=self.axis
-        )
-
     def fused_target(self):
         return _target, (self._alpha,), None
-
-    def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}

@@ -1,8 +1,10 @@
-"""How wide the classifier's FC layer should be: the theorem's minimum and the measured width.
+"""How big the head is: the FC layer's width (the theorem's minimum, the measured width) and the cosines' scale.
 
 `min_units` is the smallest width at which a linear classifier can express
 every posterior (the theorem below); `recommended_units` is the width the
-width studies found to keep accuracy, the head's default.
+width studies found to keep accuracy, the head's default. `DEFAULT_SCALE`
+is the cosine head's scale and the cosine losses', `checked_scale` the one
+check of a scale.
 
 Theorem (proved in ``docs/theory.md``). Let the FC layer output features
 ``h`` in the range ``S`` of its activation and let a bias-free linear
@@ -20,11 +22,27 @@ generators, and a cone on fewer than ``C`` generators cannot be all of
 ``R^(C-1)``.
 """
 
+import math
 from collections.abc import Callable
 
 import keras
 
 from keras_wsoftmax._checks import checked_number
+
+DEFAULT_SCALE = 16.0
+"""The cosine head's default scale `s`, and the cosine losses' (`CosFace`, `ArcFace`): the two must be equal."""
+
+
+def checked_scale(scale):
+    """`scale` as a float, or `ValueError` unless a finite number > 0."""
+    return checked_number(
+        "scale",
+        scale,
+        integer=False,
+        in_range=lambda s: 0 < s < math.inf,
+        expected="a finite number > 0",
+    )
+
 
 # Activations whose outputs all have one sign: their features span only an
 # orthant's worth of directions, so the classifier needs one generator more.

@@ -4,33 +4,18 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_wsoftmax import _fused, arcface, cosface, wsoftmax
-from keras_wsoftmax.arcface import target_for as arcface_target
-from keras_wsoftmax.cosface import target_for as cosface_target
+from keras_wsoftmax import DEFAULT_SCALE, _fused, wsoftmax
 from keras_wsoftmax.loss import _target as wsoftmax_target
 from tests.helpers.backends import BACKEND, grad_of_sum
+from tests.helpers.losses import CASES
 
 N, D, C = 9, 6, 24
-SCALE = 16.0
+SCALE = DEFAULT_SCALE
 
-# (name, unfused loss of logits and labels, the fused core's target and values, cosines?)
-LOSSES = [
-    ("wsoftmax", lambda y, z: wsoftmax(y, z, alpha=0.3), wsoftmax_target, (0.3,), False),
-    ("cross-entropy", lambda y, z: wsoftmax(y, z, alpha=0.0), wsoftmax_target, (0.0,), False),
-    (
-        "cosface",
-        lambda y, z: cosface(y, z, 0.35, scale=SCALE),
-        cosface_target(SCALE),
-        (0.35,),
-        True,
-    ),
-    (
-        "arcface",
-        lambda y, z: arcface(y, z, 0.5, scale=SCALE),
-        arcface_target(SCALE, False),
-        (0.5,),
-        True,
-    ),
+# Each loss of the package, and W-Softmax at alpha 0 (cross-entropy), as Loss objects
+# of per-sample losses: the unfused loss, and through `fused_target` the chunked core's.
+LOSSES = [(c.name, c.loss(reduction=None)) for c in CASES] + [
+    ("cross-entropy", CASES[0].zero(reduction=None))
 ]
 
 
@@ -54,27 +39,22 @@ def split(packed, classes=C):
 # All, divides, not (chunks of 6: `even_chunk_size`), 1, > C; and 23 classes (no divisor
 # near 5): chunks of 5, 5, 5, 5 and a last smaller chunk of 3.
 @pytest.mark.parametrize("chunk_size, classes", [(C, C), (8, C), (7, C), (1, C), (100, C), (5, 23)])
-@pytest.mark.parametrize(
-    "name, unfused, target, values, cosines", LOSSES, ids=[c[0] for c in LOSSES]
-)
-def test_equal_to_the_unfused_loss(
-    name, unfused, target, values, cosines, chunk_size, classes, jit
-):
+@pytest.mark.parametrize("name, loss", LOSSES, ids=[c[0] for c in LOSSES])
+def test_equal_to_the_unfused_loss(name, loss, chunk_size, classes, jit):
     if jit and BACKEND == "torch":
         pytest.skip("torch.compile breaks the graph at the custom gradient: test_torch_compile")
-    assert_equal_to_unfused(unfused, target, values, cosines, chunk_size, jit=jit, classes=classes)
+    assert_equal_to_unfused(loss, chunk_size, jit=jit, classes=classes)
 
 
-def assert_equal_to_unfused(
-    unfused, target, values, cosines, chunk_size, shards=1, jit=False, classes=C
-):
-    """Values and gradients of both inputs, chunked against `unfused` on the full logits."""
-    packed, labels = inputs(cosines, classes=classes)
+def assert_equal_to_unfused(loss, chunk_size, shards=1, jit=False, classes=C):
+    """Values and gradients of both inputs, chunked against `loss` on the full logits."""
+    target, values, scale = loss.fused_target()
+    packed, labels = inputs(scale is not None, classes=classes)
     labels_tensor = ops.convert_to_tensor(labels)
 
     def full(packed):
         a, b = split(packed, classes)
-        return unfused(labels_tensor, ops.matmul(a, b))
+        return loss(labels_tensor, ops.matmul(a, b))
 
     def chunked(packed):
         a, b = split(packed, classes)
@@ -118,8 +98,7 @@ def test_blocks_of_classes_equal_the_unfused_loss(shards, classes):
 
     12 or 8 per block in chunks of 4; 23 per block in chunks of 5 and a rest of 3.
     """
-    _, unfused, target, values, cosines = LOSSES[0]
-    assert_equal_to_unfused(unfused, target, values, cosines, 5, shards=shards, classes=classes)
+    assert_equal_to_unfused(LOSSES[0][1], 5, shards=shards, classes=classes)
 
 
 def test_blocks_must_divide_the_classes():
@@ -196,16 +175,12 @@ def two_models(normalize, loss_of, chunk_size, seed=3):
     return models
 
 
-FIT_LOSSES = {
-    "wsoftmax": lambda: __import__("keras_wsoftmax").WSoftmax(0.3),
-    "cosface": lambda: __import__("keras_wsoftmax").CosFace(0.2, scale=SCALE),
-    "arcface": lambda: __import__("keras_wsoftmax").ArcFace(0.3, scale=SCALE),
-}
+FIT_LOSSES = {c.name: c.loss for c in CASES}  # cosine losses at the head's default scale
 
 
 @pytest.mark.parametrize(
     "normalize, name",
-    [(False, "wsoftmax"), (True, "wsoftmax"), (True, "cosface"), (True, "arcface")],
+    [(False, "wsoftmax")] + [(True, c.name) for c in CASES],
 )
 def test_fit_reaches_the_weights_of_the_unfused_head(normalize, name):
     rng = np.random.default_rng(1)

@@ -37,6 +37,27 @@ def test_logits_are_scaled_cosines_or_dot_products(normalize, shape):
     )
 
 
+@pytest.mark.parametrize("normalize", [True, False])
+def test_logit_factors_multiply_to_the_logits(normalize):
+    """The seam a fused loss reads: ``scale * (a @ b)`` (or ``a @ b``) is `logits`."""
+    features = np.random.default_rng(1).normal(size=(6, 9)).astype(np.float32)
+    head = WSoftmaxHead(7, units=9, normalize=normalize, scale=12.0)
+    head.build((None, 4))
+    a, b, scale = head.logit_factors(features)
+    a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+    assert a.shape == (6, 9) and b.shape == (9, 7)
+    if normalize:
+        assert scale == 12.0 and a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-6)
+        np.testing.assert_allclose(np.linalg.norm(b, axis=0), 1.0, rtol=1e-6)
+    else:
+        assert scale is None
+    product = a @ b if scale is None else scale * (a @ b)
+    np.testing.assert_allclose(
+        product, keras.ops.convert_to_numpy(head.logits(features)), rtol=1e-5, atol=1e-5
+    )
+
+
 def test_dead_features_give_zero_logits():
     head = WSoftmaxHead(3, units=4, bias_initializer="zeros")
     logits = keras.ops.convert_to_numpy(head(np.zeros((1, 4), np.float32)))

@@ -13,14 +13,14 @@ from keras_wsoftmax import (
     CosFace,
     WSoftmaxHead,
     arcface,
-    cosface,
     reference,
     wsoftmax,
 )
+from keras_wsoftmax._margin import MarginLoss
 from keras_wsoftmax.arcface import SIN_FLOOR
 from tests.helpers.backends import compiled, grad_of_sum
 from tests.helpers.blobs import NUM_FEATURES, blobs
-from tests.helpers.losses import every_loss
+from tests.helpers.losses import cosine_losses, every_loss
 
 S = DEFAULT_SCALE
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None]
@@ -224,6 +224,8 @@ def test_fewer_than_two_classes_or_rank_one_is_rejected(case, logits_shape):
 def test_config_and_keras_file_round_trip(case, tmp_path):
     loss = case.loss(ignore_class=255, reduction="sum", name="margin", axis=1)
     config = loss.get_config()
+    assert config[case.parameter] == case.value
+    assert (config["ignore_class"], config["axis"], config["reduction"]) == (255, 1, "sum")
     revived = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(revived) is type(loss) and revived.get_config() == config
     keras.utils.set_random_seed(0)
@@ -238,38 +240,40 @@ def test_config_and_keras_file_round_trip(case, tmp_path):
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-PARAMETERS = {
-    "wsoftmax": (wsoftmax, "alpha", 0.3, 1.5),
-    "cosface": (cosface, "margin", 0.35, -0.1),
-    "arcface": (arcface, "margin", 0.5, 3.5),
-}
+def test_a_margin_loss_without_its_fused_target_cannot_be_made():
+    """`MarginLoss.fused_target` is abstract: a loss class that forgets it fails at once."""
+
+    class Forgetful(MarginLoss):
+        function = staticmethod(wsoftmax)
+        parameters = ()
+
+        def __init__(self):
+            super().__init__(None, "sum_over_batch_size", "forgetful", None, -1)
+
+    with pytest.raises(TypeError, match="fused_target"):
+        Forgetful()
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETERS))
-def test_tensor_parameter_gets_its_gradient(name):
-    function, keyword, value, _ = PARAMETERS[name]
+@every_loss
+def test_tensor_parameter_gets_its_gradient(case):
     logits, labels = cosines_case(np.random.default_rng(7), (12, 6))
-    grad = grad_of_sum(lambda p: function(labels, logits, **{keyword: p[0]}), np.array([value]))
+    grad = grad_of_sum(
+        lambda p: case.function(labels, logits, **{case.parameter: p[0]}), np.array([case.value])
+    )
     # Central difference of the float64 reference, through the case's target.
     step = 1e-5
-    rebuilt = {
-        "wsoftmax": reference.wsoftmax_target,
-        "cosface": lambda m: reference.cosface_target(m, S),
-        "arcface": lambda m: reference.arcface_target(m, S),
-    }[name]
-    up = reference.margin_loss(logits, labels, rebuilt(value + step)[0]).sum()
-    down = reference.margin_loss(logits, labels, rebuilt(value - step)[0]).sum()
+    up = reference.margin_loss(logits, labels, case.reference_target(case.value + step)[0]).sum()
+    down = reference.margin_loss(logits, labels, case.reference_target(case.value - step)[0]).sum()
     np.testing.assert_allclose(grad, [(up - down) / (2 * step)], rtol=1e-3)
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETERS))
-def test_tensor_parameter_out_of_range_raises_eagerly_and_is_nan_compiled(name):
-    function, keyword, _, bad = PARAMETERS[name]
+@every_loss
+def test_tensor_parameter_out_of_range_raises_eagerly_and_is_nan_compiled(case):
     logits, labels = cosines_case(np.random.default_rng(8), (6, 4))
-    bad_tensor = keras.ops.convert_to_tensor(bad)
-    with pytest.raises(ValueError, match=rf"{keyword}={bad}"):
-        function(labels, logits, **{keyword: bad_tensor})
-    losses = compiled(lambda y, z, p: function(y, z, **{keyword: p}))(
+    bad_tensor = keras.ops.convert_to_tensor(case.bad)
+    with pytest.raises(ValueError, match=rf"{case.parameter}={case.bad}"):
+        case.function(labels, logits, **{case.parameter: bad_tensor})
+    losses = compiled(lambda y, z, p: case.function(y, z, **{case.parameter: p}))(
         keras.ops.convert_to_tensor(labels), keras.ops.convert_to_tensor(logits), bad_tensor
     )
     assert np.isnan(numpy(losses)).all()
@@ -294,34 +298,31 @@ def test_bad_parameters_are_named(make, match):
 
 # The cosine losses: the scale -------------------------------------------------
 
-COSINE = [CosFace, ArcFace]
 
-
-@pytest.mark.parametrize("loss_class", COSINE)
-def test_logits_beyond_the_scale_are_named_eagerly_and_nan_compiled(loss_class):
+@cosine_losses
+def test_logits_beyond_the_scale_are_named_eagerly_and_nan_compiled(case):
     """A head of scale 30 under a loss of scale 16: its target logits pass 16."""
     logits = np.array([[25.0, 3.0, 1.0], [10.0, 2.0, 1.0]], np.float32)
     labels = np.array([0, 0], np.int32)
     with pytest.raises(ValueError, match=r"target logit 25.0 at index \(0,\).*\[-16, 16\]"):
-        loss_class()(labels, logits)
-    function = {CosFace: cosface, ArcFace: arcface}[loss_class]
+        case.loss()(labels, logits)
     losses = numpy(
-        compiled(lambda y, z: function(y, z))(
+        compiled(lambda y, z: case.function(y, z))(
             keras.ops.convert_to_tensor(labels), keras.ops.convert_to_tensor(logits)
         )
     )
     assert np.isnan(losses[0]) and np.isfinite(losses[1])
     # Within float rounding of the scale, and at the scale of the loss, it is a cosine.
-    assert np.isfinite(numpy(loss_class()(labels, logits * np.float32(16.1 / 25.0))))
-    assert np.isfinite(numpy(loss_class(scale=30.0)(labels, logits)))
+    assert np.isfinite(numpy(case.loss()(labels, logits * np.float32(16.1 / 25.0))))
+    assert np.isfinite(numpy(case.loss(scale=30.0)(labels, logits)))
 
 
-@pytest.mark.parametrize("loss_class", COSINE)
+@cosine_losses
 @pytest.mark.parametrize("value", [math.inf, -math.inf])
-def test_an_infinite_target_is_beyond_any_scale(loss_class, value):
+def test_an_infinite_target_is_beyond_any_scale(case, value):
     logits = np.array([[value, 1.0, 2.0]], np.float32)
     with pytest.raises(ValueError, match=r"target logit -?inf"):
-        loss_class()(np.array([0]), logits)
+        case.loss()(np.array([0]), logits)
 
 
 # ArcFace's switch and its gradient at the ends ------------------------------

@@ -18,21 +18,47 @@ from keras_wsoftmax import (
 
 
 class Case(NamedTuple):
-    """One loss with fixed parameters (ArcFace's `easy_margin` has its own tests in test_losses).
+    """One loss of the package, at the parameter value the tests use: the one list of them.
 
-    function: ``(y_true, y_pred, ignore_class=None, axis=-1)`` -> per-sample losses.
-    loss: ``(**kwargs)`` -> the Loss object (kwargs: ignore_class, reduction, axis, ...).
-    zero: The same loss at zero margin, which is Keras's sparse cross-entropy.
-    target: The float64 ``(f, f')`` of `keras_wsoftmax.reference`.
+    A new loss gets a line in `CASES` and every per-loss test takes it
+    (ArcFace's `easy_margin` has its own tests in test_losses).
+
+    name: The loss's name in test ids.
+    cls: The `keras.losses.Loss` class.
+    of: The loss function (``wsoftmax``, ...).
+    parameter: The keyword of its margin parameter (``alpha``, ``margin``).
+    value: The parameter's value in the tests.
+    bad: A value outside the parameter's range.
+    reference_target: ``value -> (f, f')``, the float64 target of
+        `keras_wsoftmax.reference` at the default scale.
     bounded: Whether the logits must be scaled cosines within +-DEFAULT_SCALE.
     """
 
     name: str
-    function: Any
-    loss: Any
-    zero: Any
-    target: tuple
+    cls: Any
+    of: Any
+    parameter: str
+    value: float
+    bad: float
+    reference_target: Any
     bounded: bool
+
+    @property
+    def function(self):
+        """``(y_true, y_pred, ignore_class=None, axis=-1)`` -> per-sample losses."""
+        return partial(self.of, **{self.parameter: self.value})
+
+    def loss(self, **kwargs):
+        """The Loss object (kwargs: ignore_class, reduction, axis, scale, ...)."""
+        return self.cls(**{self.parameter: self.value}, **kwargs)
+
+    def zero(self, **kwargs):
+        """The same loss at zero margin, which is Keras's sparse cross-entropy."""
+        return self.cls(**{self.parameter: 0.0}, **kwargs)
+
+    @property
+    def target(self):
+        return self.reference_target(self.value)
 
     def reference(self, logits, labels):
         return reference.margin_loss(logits, labels, self.target[0])
@@ -43,30 +69,30 @@ class Case(NamedTuple):
 
 S = DEFAULT_SCALE
 CASES = [
-    Case(
-        "wsoftmax",
-        partial(wsoftmax, alpha=0.3),
-        partial(WSoftmax, 0.3),
-        partial(WSoftmax, 0.0),
-        reference.wsoftmax_target(0.3),
-        False,
-    ),
+    Case("wsoftmax", WSoftmax, wsoftmax, "alpha", 0.3, 1.5, reference.wsoftmax_target, False),
     Case(
         "cosface",
-        partial(cosface, margin=0.35),
-        partial(CosFace, 0.35),
-        partial(CosFace, 0.0),
-        reference.cosface_target(0.35, S),
+        CosFace,
+        cosface,
+        "margin",
+        0.35,
+        -0.1,
+        partial(reference.cosface_target, scale=S),
         True,
     ),
     Case(
         "arcface",
-        partial(arcface, margin=0.5),
-        partial(ArcFace, 0.5),
-        partial(ArcFace, 0.0),
-        reference.arcface_target(0.5, S),
+        ArcFace,
+        arcface,
+        "margin",
+        0.5,
+        3.5,
+        partial(reference.arcface_target, scale=S),
         True,
     ),
 ]
 
 every_loss = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+cosine_losses = pytest.mark.parametrize(
+    "case", [c for c in CASES if c.bounded], ids=[c.name for c in CASES if c.bounded]
+)
