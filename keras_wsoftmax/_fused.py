@@ -46,12 +46,17 @@ from keras_wsoftmax._inputs import masked, standardize_targets
 from keras_wsoftmax._margin import lowest
 
 
-def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1):
+def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1, subcenters=1):
     """Per-sample ``softplus(logsumexp_{j != y} z_j - f(z_y))`` of ``z = a @ b``, by chunks.
+
+    With ``subcenters = K > 1``, ``a @ b`` has K columns per class, side by
+    side, and a class's logit ``z_j`` is the largest of its K; the gradient
+    of ``z_j`` goes to that column (shared equally where several tie, as
+    the unfused head's maximum does).
 
     Args:
         a: Features of shape (N, D), floating.
-        b: Class weights of shape (D, C).
+        b: Class weights of shape (D, C K).
         class_ids: int32 class ids of shape (N,), each in ``[0, C)``.
         target: ``target(z_y, *values) -> _margin.Target``, a margin loss's
             new target logit (`keras_wsoftmax.loss._target`, ...).
@@ -62,12 +67,14 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
             own (`b` split by classes over as many devices: chunk ``k`` is
             the ``k``-th chunk of every block, so that no device reads
             another's classes). ``C`` is a multiple of it.
+        subcenters: Columns of `b` per class, ``K >= 1``.
 
     Returns:
         Losses of shape (N,), with the gradient described in the module's
         docstring for `a` and `b` (none for `class_ids`).
     """
-    units, num_classes = b.shape
+    units, columns = b.shape
+    num_classes = columns // subcenters
     width = num_classes // shards
     if width * shards != num_classes:
         raise ValueError(f"{num_classes} classes do not split into {shards} equal blocks.")
@@ -78,18 +85,40 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
     both = (-2, -1)  # the (block, class) axes of a chunk's logits
 
     def chunk(a, blocks, start, size):
-        """The weights (D, blocks, size) and logits (N, blocks, size) of a chunk, and its targets."""
-        weights = ops.slice(blocks, (0, 0, start), (units, shards, size))
-        columns = first_class + ops.arange(size, dtype="int32") + ops.cast(start, "int32")
-        return weights, ops.einsum("nd,dbk->nbk", a, weights), ops.equal(class_ids, columns)
+        """A chunk's weights (D, blocks, size K), column logits (N, blocks, size K) and targets.
+
+        Its classes' logits are `best` of the column logits.
+        """
+        k = subcenters
+        weights = ops.slice(blocks, (0, 0, start * k), (units, shards, size * k))
+        classes = first_class + ops.arange(size, dtype="int32") + ops.cast(start, "int32")
+        return weights, ops.einsum("nd,dbk->nbk", a, weights), ops.equal(class_ids, classes)
+
+    def best(z):
+        """The classes' logits (N, blocks, size) of a chunk's column logits."""
+        if subcenters == 1:
+            return z
+        _, blocks, size = z.shape  # N may be unknown: -1
+        return ops.amax(ops.reshape(z, (-1, blocks, size // subcenters, subcenters)), axis=-1)
+
+    def to_columns(g, z, best_z):
+        """The classes' gradient (N, blocks, size) sent to their largest columns (N, blocks, size K)."""
+        if subcenters == 1:
+            return g
+        _, blocks, size = z.shape
+        grouped = ops.reshape(z, (-1, blocks, size // subcenters, subcenters))
+        winners = ops.cast(ops.equal(grouped, ops.expand_dims(best_z, -1)), g.dtype)
+        share = g / ops.maximum(ops.sum(winners, axis=-1), 1.0)
+        return ops.reshape(winners * ops.expand_dims(share, -1), (-1, blocks, size))
 
     @ops.custom_gradient
     def forward(a, b):
-        blocks = ops.reshape(b, (units, shards, width))
+        blocks = ops.reshape(b, (units, shards, width * subcenters))
 
         def accumulate(start, size, carry):
             peak, total, z_y = carry
             _, z, is_target = chunk(a, blocks, start, size)
+            z = best(z)
             z_y = z_y + ops.sum(ops.where(is_target, z, 0.0), axis=both)
             negatives = ops.where(is_target, -math.inf, z)
             new_peak = ops.maximum(peak, ops.amax(negatives, axis=both))
@@ -118,9 +147,10 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
 
             def backward(start, size):
                 """The chunk's shares of the gradients of `a` and `blocks`."""
-                weights, z, is_target = chunk(a, blocks, start, size)
+                weights, column_logits, is_target = chunk(a, blocks, start, size)
+                z = best(column_logits)
                 g = ops.exp(z - ops.reshape(peak, (-1, 1, 1))) * scale
-                g = ops.where(is_target, slope, g)
+                g = to_columns(ops.where(is_target, slope, g), column_logits, z)
                 return ops.einsum("nbk,dbk->nd", g, weights), ops.einsum("nd,nbk->dbk", a, g)
 
             # The full chunks' shares stacked by a map, not written into a
@@ -130,11 +160,13 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1)
                 lambda i: backward(i * chunk_size, chunk_size), ops.arange(full, dtype="int32")
             )
             da = ops.sum(da, axis=0)
-            db = ops.reshape(ops.transpose(db, (1, 2, 0, 3)), (units, shards, full * chunk_size))
+            db = ops.reshape(
+                ops.transpose(db, (1, 2, 0, 3)), (units, shards, full * chunk_size * subcenters)
+            )
             if rest:
                 da_rest, db_rest = backward(full * chunk_size, rest)
                 da, db = da + da_rest, ops.concatenate([db, db_rest], axis=-1)
-            return da, ops.reshape(db, (units, num_classes))
+            return da, ops.reshape(db, (units, columns))
 
         return ops.softplus(margin), grad
 
@@ -253,6 +285,7 @@ class FusedLoss(keras.losses.Loss):
             self.chunk_size,
             # Under a class split, each device chunks its own classes.
             shards=class_shards(head.classifier),
+            subcenters=head.subcenters,
         )
         return masked(losses, targets)
 

@@ -82,6 +82,84 @@ def feature_geometry(features: ArrayLike, labels: ArrayLike) -> dict:
     }
 
 
+def subcenter_angles(
+    head: WSoftmaxHead, features: ArrayLike, labels: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's angle to its class's dominant sub-center: the cleaning step of sub-centers.
+
+    A head with ``subcenters=K`` has K class weights per class. A class's
+    dominant sub-center is the one that most of its samples lie closest to
+    (by angle); the others gather its hard or mislabelled samples (Deng et
+    al., "Sub-center ArcFace", ECCV 2020). The paper's recipe for noisy
+    labels: train with ``subcenters=3``; compute these angles on the
+    training set; drop the samples whose angle passes a threshold (read it
+    off the angles' histogram: the clean samples' mode and the far tail);
+    train again with ``subcenters=1`` on what is left.
+
+    Args:
+        head: A built `WSoftmaxHead` (any `subcenters`; with 1 the angle is
+            to the class weight itself).
+        features: The head's FC features of shape ``(N, head.units)``
+            (`WSoftmaxHead.features`).
+        labels: Class ids of shape ``(N,)`` or ``(N, 1)``, in
+            ``[0, head.num_classes)``.
+
+    Returns:
+        ``(angles, dominant)``: the angles in degrees, shape ``(N,)`` (NaN
+        for an all-zero feature vector, which has no direction), and each
+        class's dominant sub-center, shape ``(num_classes,)`` (0 for a class
+        without samples).
+
+    Raises:
+        ValueError: for features that are not ``(N, head.units)``, labels
+            of another length or not class ids, or a head not yet built.
+
+    Example:
+
+    >>> head = WSoftmaxHead(2, units=2, subcenters=2)
+    >>> head.build((None, 2))
+    >>> _ = head.classifier.assign(np.array([[1.0, 0.0, 0.0, -1.0], [0.0, 1.0, 1.0, 0.0]]))
+    >>> features = np.array([[1.0, 0.1], [1.0, -0.1], [0.0, 1.0], [-1.0, 0.0]])
+    >>> angles, dominant = subcenter_angles(head, features, np.array([0, 0, 0, 1]))
+    >>> print(np.round(angles).tolist(), dominant.tolist())
+    [6.0, 6.0, 90.0, 0.0] [0, 1]
+    """
+    if not head.built:
+        raise ValueError("subcenter_angles needs a built head: call it on inputs or build it.")
+    features = keras.ops.convert_to_numpy(features).astype(np.float64)
+    labels = keras.ops.convert_to_numpy(labels).reshape(-1)
+    if features.ndim != 2 or features.shape[1] != head.units:
+        raise ValueError(
+            f"Features must have shape (N, {head.units}), the head's FC width; "
+            f"received shape {features.shape}."
+        )
+    if len(labels) != len(features):
+        raise ValueError(f"{len(labels)} labels for {len(features)} feature vectors.")
+    valid = (labels == np.floor(labels)) & (labels >= 0) & (labels < head.num_classes)
+    if not valid.all():
+        index = int(np.flatnonzero(~valid)[0])
+        raise ValueError(
+            f"Label {labels[index].item()!r} at index {index} is not a class id in "
+            f"[0, {head.num_classes})."
+        )
+    labels = labels.astype(int)
+    weights = keras.ops.convert_to_numpy(head.classifier).astype(np.float64)
+    weights = weights.reshape(head.units, head.num_classes, head.subcenters)
+    weights = weights / np.maximum(np.linalg.norm(weights, axis=0, keepdims=True), 1e-300)
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = features / norms  # NaN rows where a feature vector is all zero
+    # Cosines of each sample to its own class's K sub-centers: (N, K).
+    cosines = np.einsum("nd,dnk->nk", unit, weights[:, labels, :])
+    nearest = np.argmax(np.nan_to_num(cosines, nan=-np.inf), axis=-1)
+    alive = norms[:, 0] > 0
+    counts = np.zeros((head.num_classes, head.subcenters), dtype=int)
+    np.add.at(counts, (labels[alive], nearest[alive]), 1)
+    dominant = np.argmax(counts, axis=-1)
+    cosine = cosines[np.arange(len(labels)), dominant[labels]]
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))), dominant
+
+
 def softmax(logits):
     """Row-wise softmax of NumPy logits, in float64."""
     logits = np.asarray(logits, dtype=np.float64)

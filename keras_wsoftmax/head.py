@@ -27,6 +27,19 @@ DEFAULT_CHUNK_SIZE = 8192
 _SQUARED_NORM_FLOOR = 1e-12
 
 
+def best_subcenters(logits, subcenters):
+    """Each class's logit, the largest of its `subcenters` columns' (side by side on the last axis).
+
+    The gradient goes to the largest (shared equally where several tie, as
+    every backend's maximum does).
+    """
+    if subcenters == 1:
+        return logits
+    shape = ops.shape(logits)
+    grouped = ops.reshape(logits, (*shape[:-1], shape[-1] // subcenters, subcenters))
+    return ops.amax(grouped, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
+
+
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
 class WSoftmaxHead(keras.layers.Layer):
     """FC layer of `units` units followed by a bias-free `num_classes` classifier.
@@ -63,13 +76,20 @@ class WSoftmaxHead(keras.layers.Layer):
         output_mode: ``"logits"`` (default), or ``"features"``: the layer returns
             its FC features and leaves the logits to a fused loss
             (`fused_loss`) or to `logits`.
+        subcenters: Class weights per class, ``K >= 1`` (default 1): each
+            class's logit is the largest of its K (sub-center margins, Deng
+            et al. 2020), so that a class of several modes, or samples with
+            noisy labels, can gather at a sub-center of their own; the
+            classifier has ``num_classes * K`` columns, each class's K side
+            by side. Every loss applies unchanged to the class logits.
         **kwargs: Base layer arguments (`name`, `dtype`,
             `activity_regularizer`, ...).
 
     Raises:
         ValueError: for a `num_classes` below 2, a `units` that is not a
             positive integer, a `scale` that is not a finite number > 0, or
-            an unknown `output_mode`, naming the value.
+            an unknown `output_mode`, or a `subcenters` that is not a
+            positive integer, naming the value.
 
     Call arguments:
         inputs: Features of shape ``(..., input_dim)``.
@@ -102,6 +122,7 @@ class WSoftmaxHead(keras.layers.Layer):
         bias_constraint: str | keras.constraints.Constraint | None = None,
         classifier_constraint: str | keras.constraints.Constraint | None = None,
         output_mode: str = "logits",
+        subcenters: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,6 +131,13 @@ class WSoftmaxHead(keras.layers.Layer):
                 f'output_mode must be "logits" or "features"; received {output_mode!r}.'
             )
         self.output_mode = output_mode
+        self.subcenters = checked_number(
+            "subcenters",
+            subcenters,
+            integer=True,
+            in_range=lambda k: k >= 1,
+            expected="a positive integer (class weights per class)",
+        )
         num_classes = validate_num_classes(num_classes)
         if units is None:
             units = recommended_units(num_classes, activation)
@@ -159,7 +187,7 @@ class WSoftmaxHead(keras.layers.Layer):
             )
         self.classifier = self.add_weight(
             name="classifier",
-            shape=(self.units, self.num_classes),
+            shape=(self.units, self.num_classes * self.subcenters),
             initializer=self.classifier_initializer,
             regularizer=self.classifier_regularizer,
             constraint=self.classifier_constraint,
@@ -180,14 +208,17 @@ class WSoftmaxHead(keras.layers.Layer):
     def logit_factors(self, features: Tensor) -> tuple[Tensor, Tensor, float | None]:
         """The factors of this head's logits of FC features ``h``: ``(a, b, scale)``.
 
-        The logits are ``scale * (a @ b)``, or ``a @ b`` where `scale` is
-        None; `a` has a row per sample, `b` a column per class. With
+        The columns' logits are ``scale * (a @ b)``, or ``a @ b`` where
+        `scale` is None; `a` has a row per sample, `b` a column per class
+        weight: ``num_classes * subcenters`` columns, each class's
+        `subcenters` side by side, and a class's logit is the largest of
+        its columns' (the column itself when ``subcenters=1``). With
         ``normalize=True``: the unit features and the unit class weights,
         in float32 (squares of float16 features overflow above 256; a
         feature vector or class weight of norm 0 stays 0), and this head's
         `scale`. With ``normalize=False``: the features and the classifier
         as they are, and None. `logits` multiplies them; a fused loss
-        (`fused_loss`) multiplies them by chunks of columns.
+        (`fused_loss`) multiplies them by chunks of classes.
         """
         if not self.normalize:
             return features, self.classifier, None
@@ -210,9 +241,10 @@ class WSoftmaxHead(keras.layers.Layer):
     def logits(self, features: Tensor) -> Tensor:
         """The logits of FC features ``h`` (what a head of ``output_mode="features"`` outputs)."""
         a, b, scale = self.logit_factors(features)
-        if scale is None:
-            return ops.matmul(a, b)
-        return ops.cast(scale * ops.matmul(a, b), self.compute_dtype)
+        logits = ops.matmul(a, b)
+        if scale is not None:
+            logits = ops.cast(scale * logits, self.compute_dtype)
+        return best_subcenters(logits, self.subcenters)
 
     def fused_loss(
         self, loss: keras.losses.Loss, chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -342,6 +374,7 @@ class WSoftmaxHead(keras.layers.Layer):
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
                 "classifier_constraint": keras.constraints.serialize(self.classifier_constraint),
                 "output_mode": self.output_mode,
+                "subcenters": self.subcenters,
             }
         )
         return config

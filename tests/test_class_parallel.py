@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_wsoftmax import WSoftmax, WSoftmaxHead
-from tests.entry_points.class_parallel_fit import NUM_CLASSES
+from tests.entry_points.class_parallel_fit import NUM_CLASSES, SUBCENTERS
 from tests.helpers.backends import BACKEND
 from tests.helpers.processes import run_module
 
@@ -38,13 +38,19 @@ def fit(out, mesh, heads, *option):
 
 
 def full_size_collectives(info):
-    """Collectives that move something with all the classes: gathered logits or classifier."""
-    return [c for c in info["collectives"] if c["op"] == "all-gather" or NUM_CLASSES in c["dims"]]
+    """Collectives that move something with all the classes: gathered logits or classifier.
+
+    All the classes' logits, or all their sub-centers' (a head with SUBCENTERS per class).
+    """
+    every = {NUM_CLASSES, NUM_CLASSES * SUBCENTERS}
+    return [c for c in info["collectives"] if c["op"] == "all-gather" or every & set(c["dims"])]
 
 
 HEADS = ["cosine", "plain", "cosine-cosface", "cosine-arcface"]
 # The fused head and loss, each device chunking its own classes.
 HEADS += ["fused-plain", "fused-cosine-arcface"]
+# Sub-center heads: a class's sub-centers on one device, unfused and fused.
+HEADS += ["sub-cosine-arcface", "fused-sub-cosine"]
 
 
 @pytest.fixture(scope="module")

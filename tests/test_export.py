@@ -11,8 +11,8 @@ from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blob_model, blobs
 BATCH = 16
 
 
-def trained_model():
-    model = blob_model()
+def trained_model(subcenters=1):
+    model = blob_model(subcenters=subcenters)
     model.compile(keras.optimizers.Adam(1e-2), loss=WSoftmax())
     x, y = blobs(128)
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
@@ -24,10 +24,11 @@ def assert_same_outputs(got, want):
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="Keras 3.15 cannot: see the test below")
-def test_tf_saved_model_serves_the_same_logits(tmp_path):
+@pytest.mark.parametrize("subcenters", [1, 3])
+def test_tf_saved_model_serves_the_same_logits(tmp_path, subcenters):
     import tensorflow as tf
 
-    model, x = trained_model()
+    model, x = trained_model(subcenters)
     model.export(tmp_path / "served", format="tf_saved_model", verbose=False)
     served = tf.saved_model.load(str(tmp_path / "served"))
     assert_same_outputs(served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0))
@@ -51,10 +52,11 @@ def test_tf_saved_model_from_torch_fails_in_keras_itself(tmp_path):
 @pytest.mark.skipif(
     BACKEND == "jax", reason="Keras's ONNX export on JAX needs jax2onnx (and flax), not installed"
 )
-def test_onnx_serves_the_same_logits(tmp_path):
+@pytest.mark.parametrize("subcenters", [1, 3])
+def test_onnx_serves_the_same_logits(tmp_path, subcenters):
     import onnxruntime
 
-    model, x = trained_model()
+    model, x = trained_model(subcenters)
     # Keras's torch ONNX export has no dynamic batch size: fix it.
     signature = [keras.InputSpec(shape=(BATCH, NUM_FEATURES), dtype="float32")]
     kwargs = {"input_signature": signature} if BACKEND == "torch" else {}

@@ -4,13 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_wsoftmax import FeatureGeometry, WSoftmax
+from keras_wsoftmax import ArcFace, FeatureGeometry, WSoftmax, WSoftmaxHead
 from keras_wsoftmax.geometry import (
     angle_degrees,
     expected_calibration_error,
     feature_geometry,
+    subcenter_angles,
 )
-from tests.helpers.blobs import NUM_FEATURES, blob_model, blobs
+from tests.helpers.blobs import NUM_CLASSES, NUM_FEATURES, blob_model, blobs
 
 
 def test_geometry_of_two_known_classes():
@@ -109,3 +110,63 @@ def test_callback_needs_one_head_and_a_positive_period():
     x, y = blobs(32)
     with pytest.raises(ValueError, match="exactly one WSoftmaxHead"):
         model.fit(x, y, epochs=1, callbacks=[FeatureGeometry((x, y))], verbose=0)
+
+
+# Sub-centers: each sample's angle to its class's dominant one ----------------
+
+
+def test_subcenter_angles_match_a_direct_computation():
+    rng = np.random.default_rng(3)
+    head = WSoftmaxHead(4, units=6, subcenters=3)
+    head.build((None, 5))
+    features = rng.normal(size=(40, 6))
+    features[7] = 0.0  # no direction: NaN, and not counted for the dominant one
+    labels = rng.integers(0, 4, 40)
+    angles, dominant = subcenter_angles(head, features, labels)
+    weights = keras.ops.convert_to_numpy(head.classifier).astype(np.float64).reshape(6, 4, 3)
+    for c in range(4):
+        votes = np.zeros(3, int)
+        for i in np.flatnonzero((labels == c) & (np.arange(40) != 7)):
+            votes[np.argmin([angle_degrees(features[i], weights[:, c, k]) for k in range(3)])] += 1
+        assert dominant[c] == np.argmax(votes)
+    kept = np.arange(40) != 7
+    expected = [
+        angle_degrees(f, weights[:, y, dominant[y]])
+        for f, y in zip(features[kept], labels[kept], strict=True)
+    ]
+    np.testing.assert_allclose(angles[kept], expected, rtol=1e-9)
+    assert np.isnan(angles[7])
+
+
+def test_mislabelled_samples_lie_far_from_the_dominant_subcenter():
+    """The paper's cleaning signal, on the blobs with a quarter of the labels wrong."""
+    x, y = blobs(1024, seed=4)
+    noisy = np.random.default_rng(5).random(len(y)) < 0.25
+    labels = np.where(noisy, (y + 1 + y % 3) % NUM_CLASSES, y)
+    model = blob_model(subcenters=3)
+    model.compile(keras.optimizers.Adam(3e-3), loss=ArcFace(0.3))
+    model.fit(x, labels, epochs=6, batch_size=64, verbose=0)
+    head = model.layers[-1]
+    backbone = keras.Sequential(model.layers[:-1])
+    angles, _ = subcenter_angles(head, head.features(backbone.predict(x, verbose=0)), labels)
+    # Ranked by angle, a mislabelled sample comes after a clean one in most pairs.
+    after = np.mean(angles[noisy][:, None] > angles[~noisy][None, :])
+    assert after > 0.9, (after, np.median(angles[noisy]), np.median(angles[~noisy]))
+
+
+@pytest.mark.parametrize(
+    "features, labels, match",
+    [
+        (np.zeros((3, 5)), [0, 1, 2], r"shape \(N, 6\).*received shape \(3, 5\)"),
+        (np.zeros((3, 6)), [0, 1], r"2 labels for 3 feature vectors"),
+        (np.zeros((2, 6)), [0, 4], r"Label 4 at index 1 is not a class id in \[0, 4\)"),
+        (np.zeros((2, 6)), [0.5, 1], r"Label 0.5 at index 0"),
+    ],
+)
+def test_subcenter_angles_name_bad_input(features, labels, match):
+    head = WSoftmaxHead(4, units=6, subcenters=2)
+    head.build((None, 5))
+    with pytest.raises(ValueError, match=match):
+        subcenter_angles(head, features, np.array(labels))
+    with pytest.raises(ValueError, match="built head"):
+        subcenter_angles(WSoftmaxHead(4, units=6), np.zeros((1, 6)), [0])

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_wsoftmax import WSoftmaxHead, recommended_units
+from tests.helpers.blobs import blob_model, blobs
 
 
 def numpy_head(head, inputs):
@@ -10,17 +11,24 @@ def numpy_head(head, inputs):
     bias, classifier = rest if head.use_bias else (0.0, rest[0])
     features = np.maximum(inputs.astype(np.float64) @ kernel + bias, 0.0)
     if not head.normalize:
-        return features @ classifier, features
-    h = features / np.linalg.norm(features, axis=-1, keepdims=True)
-    w = classifier / np.linalg.norm(classifier, axis=0, keepdims=True)
-    return head.scale * h @ w, features
+        logits = features @ classifier
+    else:
+        h = features / np.linalg.norm(features, axis=-1, keepdims=True)
+        w = classifier / np.linalg.norm(classifier, axis=0, keepdims=True)
+        logits = head.scale * h @ w
+    # Each class's K columns side by side: its logit is the best of them.
+    grouped = logits.reshape(logits.shape[:-1] + (head.num_classes, head.subcenters))
+    return grouped.max(axis=-1), features
 
 
+@pytest.mark.parametrize("subcenters", [1, 3])
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("shape", [(16, 12), (2, 5, 5, 12)])
-def test_logits_are_scaled_cosines_or_dot_products(normalize, shape):
+def test_logits_are_scaled_cosines_or_dot_products(normalize, shape, subcenters):
     inputs = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    head = WSoftmaxHead(7, units=9, normalize=normalize, scale=12.0, bias_initializer="ones")
+    head = WSoftmaxHead(
+        7, units=9, normalize=normalize, scale=12.0, bias_initializer="ones", subcenters=subcenters
+    )
     logits, features = head(inputs, return_features=True)
     expected_logits, expected_features = numpy_head(head, inputs)
     assert tuple(logits.shape) == shape[:-1] + (7,)
@@ -56,6 +64,33 @@ def test_logit_factors_multiply_to_the_logits(normalize):
     np.testing.assert_allclose(
         product, keras.ops.convert_to_numpy(head.logits(features)), rtol=1e-5, atol=1e-5
     )
+
+
+def test_subcenters_are_columns_of_the_classifier_and_saved():
+    head = WSoftmaxHead(5, units=4, subcenters=3)
+    head.build((None, 6))
+    assert tuple(head.classifier.shape) == (4, 15)
+    config = head.get_config()
+    assert config["subcenters"] == 3
+    assert WSoftmaxHead.from_config(config).subcenters == 3
+    # A head saved before sub-centers existed has none in its config: one per class.
+    del config["subcenters"]
+    assert WSoftmaxHead.from_config(config).subcenters == 1
+
+
+def test_a_subcenter_model_round_trips_through_a_keras_file(tmp_path):
+    model = blob_model(subcenters=3)
+    x, _ = blobs(16)
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert restored.layers[-1].subcenters == 3
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("subcenters", [0, 2.0, True, None])
+def test_bad_subcenters_are_named(subcenters):
+    with pytest.raises(ValueError, match=rf"subcenters must be a positive integer.*{subcenters}"):
+        WSoftmaxHead(5, subcenters=subcenters)
 
 
 def test_dead_features_give_zero_logits():

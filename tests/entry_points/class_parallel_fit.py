@@ -6,8 +6,9 @@ Usage: KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=4 \\
 MESH is ``one`` (no distribution, one device) or ``BxM`` (a batch x model
 mesh of the 4 CPU devices, the classifier split over M); HEAD is ``cosine``
 or ``plain``, trained with W-Softmax, or ``cosine-cosface`` /
-``cosine-arcface`` for the package's other losses; ``fused-`` before any
-of these trains the head's FC features with its fused loss
+``cosine-arcface`` for the package's other losses; ``sub-`` before any of
+these gives the head SUBCENTERS class weights per class; ``fused-`` before
+all that trains the head's FC features with its fused loss
 (`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead; several
 HEADs, comma-separated, train one after another in this one process. With
 ``--load MESH`` (only with ``one``), also loads each head's model saved by
@@ -33,6 +34,7 @@ from experiments.class_parallel import step_function
 from keras_wsoftmax import ArcFace, CosFace, WSoftmax, WSoftmaxHead, _fused
 
 NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
+SUBCENTERS = 3
 # Divides none of the class blocks (4000, 2000 and 1000 classes): a rest chunk.
 CHUNK = 384
 IGNORED = -1
@@ -115,12 +117,15 @@ def main(mesh_name, head_names, out, *option):
 def train(mesh_name, head_name, out, option=None, load_from=None):
     load = out / f"{load_from}-{head_name}.keras" if option == "--load" else None
     fused = head_name.startswith("fused-")
-    head_mode, _, loss_name = head_name.removeprefix("fused-").partition("-")
+    rest = head_name.removeprefix("fused-")
+    subcenters = SUBCENTERS if rest.startswith("sub-") else 1
+    head_mode, _, loss_name = rest.removeprefix("sub-").partition("-")
     head = WSoftmaxHead(
         NUM_CLASSES,
         units=UNITS,
         normalize=head_mode == "cosine",
         output_mode="features" if fused else "logits",
+        subcenters=subcenters,
         name="head",
     )
     if mesh_name != "one":
