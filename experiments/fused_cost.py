@@ -11,7 +11,10 @@ times ``train_on_batch`` on one batch of N in alternating order and prints
 the median step times and their ratio, fused / unfused. With ``--in-turn``
 only one model is in memory at a time (the fused one takes the unfused
 one's initial weights), each timed in a block of its own: for sizes where
-two models and a step do not fit.
+two models and a step do not fit. With ``--subcenters K`` the same two
+models with ``WSoftmaxHead(C, units=D, subcenters=K)`` (K class weights per
+class, the class logit their largest) are timed in the same run, beside
+them: what sub-centers cost, unfused and fused.
 
 Peak memory of a step is what it allocates beyond what was in use before
 it (the weights and the optimizer's state): on TensorFlow its allocator's
@@ -35,6 +38,21 @@ from pathlib import Path
 from experiments import cli, reporting
 
 VARIANTS = ["unfused", "fused"]
+
+
+def variants(subcenters):
+    """The variants a run times: ``unfused`` and ``fused``, and with K > 1 each with K sub-centers."""
+    if subcenters == 1:
+        return list(VARIANTS)
+    return VARIANTS + [f"{v}_k{subcenters}" for v in VARIANTS]
+
+
+def parse_variant(variant):
+    """``(unfused or fused, sub-centers)`` of a variant's name."""
+    mode, _, k = variant.partition("_k")
+    return mode, int(k or 1)
+
+
 BFC_SWITCH = "TF_CPU_ALLOCATOR_USE_BFC"  # TensorFlow's CPU allocator that keeps statistics
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}  # keras.optimizers' names
 
@@ -102,15 +120,18 @@ def measured_step(step, meter):
 
 
 def model_for(variant, num_classes, units, chunk_size, optimizer="adam", weights=None):
-    """The unfused or the fused model, compiled; with `weights` if given."""
+    """The variant's model (unfused or fused, its sub-centers), compiled; with `weights` if given."""
     import keras
 
     from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
-    mode = "logits" if variant == "unfused" else "features"
-    head = WSoftmaxHead(num_classes, units=units, output_mode=mode, name="head")
+    fused, subcenters = parse_variant(variant)
+    mode = "logits" if fused == "unfused" else "features"
+    head = WSoftmaxHead(
+        num_classes, units=units, output_mode=mode, subcenters=subcenters, name="head"
+    )
     model = keras.Sequential([keras.Input((units,)), head])
-    loss = WSoftmax(0.2) if variant == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
+    loss = WSoftmax(0.2) if fused == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
     model.compile(getattr(keras.optimizers, OPTIMIZERS[optimizer])(1e-3), loss=loss)
     if weights is not None:
         model.set_weights(weights)
@@ -128,7 +149,9 @@ def timed_steps(model, x, y, times, seconds, peaks):
         peaks.append(peak)
 
 
-def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False, optimizer="adam"):
+def measure(
+    num_classes, units, batch, chunk_size, repeats, in_turn=False, optimizer="adam", subcenters=1
+):
     import keras
     import numpy as np
 
@@ -138,13 +161,15 @@ def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False, optim
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, units)).astype(np.float32)
     y = rng.integers(0, num_classes, batch).astype(np.int32)
-    seconds, peaks = {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS}
-    first, weights, jit = {}, None, None
+    timed = variants(subcenters)
+    seconds, peaks = {v: [] for v in timed}, {v: [] for v in timed}
+    first, weights, jit = {}, {}, None
     if in_turn:
         # One model in memory at a time, each timed in a block of its own.
-        for variant in VARIANTS:
-            model = model_for(variant, num_classes, units, chunk_size, optimizer, weights)
-            weights = weights or model.get_weights()
+        for variant in timed:
+            k = parse_variant(variant)[1]
+            model = model_for(variant, num_classes, units, chunk_size, optimizer, weights.get(k))
+            weights.setdefault(k, model.get_weights())
             first[variant] = float(model.train_on_batch(x, y))  # warm-up
             timed_steps(model, x, y, repeats, seconds[variant], peaks[variant])
             jit = model.jit_compile
@@ -153,15 +178,18 @@ def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False, optim
             gc.collect()  # the model's weights and optimizer state go before the next
     else:
         models = {}
-        for variant in VARIANTS:
-            models[variant] = model_for(variant, num_classes, units, chunk_size, optimizer, weights)
-            weights = weights or models[variant].get_weights()
+        for variant in timed:
+            k = parse_variant(variant)[1]
+            models[variant] = model_for(
+                variant, num_classes, units, chunk_size, optimizer, weights.get(k)
+            )
+            weights.setdefault(k, models[variant].get_weights())
         del weights
         # The warm-up step: tracing and compilation stay out of the timings,
         # and its losses (same weights, same batch) must agree.
         first = {v: float(m.train_on_batch(x, y)) for v, m in models.items()}
         for r in range(repeats):
-            for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+            for variant in timed if r % 2 == 0 else timed[::-1]:
                 timed_steps(models[variant], x, y, 1, seconds[variant], peaks[variant])
         jit = models["fused"].jit_compile
         del models
@@ -178,10 +206,16 @@ def measure(num_classes, units, batch, chunk_size, repeats, in_turn=False, optim
         "first_loss": first,
         "seconds": seconds,
         "peak_mib": peaks,
-        "step_ms": {v: 1e3 * statistics.median(seconds[v]) for v in VARIANTS},
-        "max_peak_mib": {v: max(peaks[v]) for v in VARIANTS},
+        "subcenters": subcenters,
+        "step_ms": {v: 1e3 * statistics.median(seconds[v]) for v in timed},
+        "max_peak_mib": {v: max(peaks[v]) for v in timed},
     }
     row["time_ratio"] = row["step_ms"]["fused"] / row["step_ms"]["unfused"]
+    if subcenters > 1:
+        # What K sub-centers cost over one, unfused and fused, in this run.
+        row["subcenter_time_ratio"] = {
+            v: row["step_ms"][f"{v}_k{subcenters}"] / row["step_ms"][v] for v in VARIANTS
+        }
     return row
 
 
@@ -203,6 +237,32 @@ def results_table(rows):
         for r in rows
     ]
     return reporting.markdown_table(header, body)
+
+
+def subcenter_table(rows):
+    """What K sub-centers cost over one, per row, in the same run ("" without sub-centers)."""
+    rows = [r for r in rows if r["subcenters"] > 1]
+    if not rows:
+        return ""
+    header = ["C", "D", "K", "step unfused K (ms)", "unfused K / 1", "step fused K (ms)"]
+    header += ["fused K / 1", "peak unfused K", "peak fused K"]
+    body = []
+    for r in rows:
+        k = r["subcenters"]
+        body.append(
+            [
+                f"{r['classes']:,}",
+                r["units"],
+                k,
+                f"{r['step_ms'][f'unfused_k{k}']:,.0f}",
+                f"{r['subcenter_time_ratio']['unfused']:.2f}",
+                f"{r['step_ms'][f'fused_k{k}']:,.0f}",
+                f"{r['subcenter_time_ratio']['fused']:.2f}",
+                f"{r['max_peak_mib'][f'unfused_k{k}']:,.0f} MiB",
+                f"{r['max_peak_mib'][f'fused_k{k}']:,.0f} MiB",
+            ]
+        )
+    return "\n\nSub-centers, timed in the same run:\n\n" + reporting.markdown_table(header, body)
 
 
 def write(args, backend, chunk_size, rows):
@@ -228,7 +288,7 @@ def write(args, backend, chunk_size, rows):
         "the step allocates beyond the weights and the optimizer's state, the optimizer's "
         "own temporaries and new values included. The classifier's gradient (D x C floats) "
         "is allocated by both.\n\n"
-        f"{results_table(rows)}\n",
+        f"{results_table(rows)}{subcenter_table(rows)}\n",
     )
 
 
@@ -251,6 +311,12 @@ def main(argv=None):
         help="one model in memory at a time, timed in blocks (default: both, alternating)",
     )
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="default adam")
+    p.add_argument(
+        "--subcenters",
+        type=int,
+        default=1,
+        help="also time both models with this many sub-centers per class, in the same run",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
     args = p.parse_args(argv)
     # Before TensorFlow's first op, which makes its CPU allocator (`TensorFlowPeak`).
@@ -268,14 +334,15 @@ def main(argv=None):
             rows.append(
                 measure(
                     *(num_classes, units, args.batch, chunk_size, args.repeats),
-                    *(args.in_turn, args.optimizer),
+                    *(args.in_turn, args.optimizer, args.subcenters),
                 )
             )
             shown = ("classes", "units", "step_ms", "time_ratio", "max_peak_mib", "first_loss")
+            shown += ("subcenter_time_ratio",) if args.subcenters > 1 else ()
             print(json.dumps({k: rows[-1][k] for k in shown}), flush=True)
             # After every row: a configuration that runs out of memory keeps the others.
             write(args, backend, chunk_size, rows)
-    print("\n" + results_table(rows))
+    print("\n" + results_table(rows) + subcenter_table(rows))
     return rows
 
 

@@ -79,3 +79,16 @@ def test_fused_cost_times_both_heads_from_the_same_weights(tmp_path, in_turn):
     assert row["time_ratio"] > 0 and len(row["seconds"]["fused"]) == 2
     report = (tmp_path / f"fused_cost_{BACKEND}.md").read_text()
     assert "| 3,000 | 8 | 700 (600) |" in report  # 3,000 in 5 equal chunks
+
+
+def test_fused_cost_times_subcenters_beside_one(tmp_path):
+    argv = ["--classes", "900", "--units", "8", "--batch", "32", "--chunk-size", "300"]
+    (row,) = fused_cost.main([*argv, "--subcenters", "3", "--repeats", "2", "--out", str(tmp_path)])
+    assert set(row["step_ms"]) == {"unfused", "fused", "unfused_k3", "fused_k3"}
+    # Same weights at each K, same batch: the fused and unfused warm-up losses agree.
+    first = row["first_loss"]
+    assert first["fused_k3"] == pytest.approx(first["unfused_k3"], rel=1e-5)
+    assert first["fused_k3"] != pytest.approx(first["fused"], rel=1e-3)  # other weights
+    assert row["subcenter_time_ratio"]["fused"] > 0
+    report = (tmp_path / f"fused_cost_{BACKEND}.md").read_text()
+    assert "Sub-centers, timed in the same run" in report and "| 900 | 8 | 3 |" in report
