@@ -44,6 +44,7 @@ from keras_wsoftmax._backend import as_tensor
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._inputs import masked, standardize_targets
 from keras_wsoftmax._margin import lowest
+from keras_wsoftmax._subcenters import best_of, subcenter_weights
 
 
 def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1, subcenters=1):
@@ -51,8 +52,8 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1,
 
     With ``subcenters = K > 1``, ``a @ b`` has K columns per class, side by
     side, and a class's logit ``z_j`` is the largest of its K; the gradient
-    of ``z_j`` goes to that column (shared equally where several tie, as
-    the unfused head's maximum does).
+    of ``z_j`` goes to that column (the first where several tie), as on the
+    unfused head (`_subcenters`).
 
     Args:
         a: Features of shape (N, D), floating.
@@ -85,31 +86,17 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1,
     both = (-2, -1)  # the (block, class) axes of a chunk's logits
 
     def chunk(a, blocks, start, size):
-        """A chunk's weights (D, blocks, size K), column logits (N, blocks, size K) and targets.
+        """A chunk's weights per sub-center (K of (D, blocks, size)), their logits, and its targets.
 
-        Its classes' logits are `best` of the column logits.
+        The chunk's class logits (N, blocks, size) are the best of the K
+        (`_subcenters.best_of`).
         """
         k = subcenters
         weights = ops.slice(blocks, (0, 0, start * k), (units, shards, size * k))
+        weights = subcenter_weights(weights, k)
+        logits = [ops.einsum("nd,dbk->nbk", a, w) for w in weights]
         classes = first_class + ops.arange(size, dtype="int32") + ops.cast(start, "int32")
-        return weights, ops.einsum("nd,dbk->nbk", a, weights), ops.equal(class_ids, classes)
-
-    def best(z):
-        """The classes' logits (N, blocks, size) of a chunk's column logits."""
-        if subcenters == 1:
-            return z
-        _, blocks, size = z.shape  # N may be unknown: -1
-        return ops.amax(ops.reshape(z, (-1, blocks, size // subcenters, subcenters)), axis=-1)
-
-    def to_columns(g, z, best_z):
-        """The classes' gradient (N, blocks, size) sent to their largest columns (N, blocks, size K)."""
-        if subcenters == 1:
-            return g
-        _, blocks, size = z.shape
-        grouped = ops.reshape(z, (-1, blocks, size // subcenters, subcenters))
-        winners = ops.cast(ops.equal(grouped, ops.expand_dims(best_z, -1)), g.dtype)
-        share = g / ops.maximum(ops.sum(winners, axis=-1), 1.0)
-        return ops.reshape(winners * ops.expand_dims(share, -1), (-1, blocks, size))
+        return weights, logits, ops.equal(class_ids, classes)
 
     @ops.custom_gradient
     def forward(a, b):
@@ -117,8 +104,8 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1,
 
         def accumulate(start, size, carry):
             peak, total, z_y = carry
-            _, z, is_target = chunk(a, blocks, start, size)
-            z = best(z)
+            _, logits, is_target = chunk(a, blocks, start, size)
+            z, _ = best_of(logits)
             z_y = z_y + ops.sum(ops.where(is_target, z, 0.0), axis=both)
             negatives = ops.where(is_target, -math.inf, z)
             new_peak = ops.maximum(peak, ops.amax(negatives, axis=both))
@@ -147,11 +134,22 @@ def chunked_margin_losses(a, b, class_ids, target, values, chunk_size, shards=1,
 
             def backward(start, size):
                 """The chunk's shares of the gradients of `a` and `blocks`."""
-                weights, column_logits, is_target = chunk(a, blocks, start, size)
-                z = best(column_logits)
+                weights, logits, is_target = chunk(a, blocks, start, size)
+                z, winner = best_of(logits)
                 g = ops.exp(z - ops.reshape(peak, (-1, 1, 1))) * scale
-                g = to_columns(ops.where(is_target, slope, g), column_logits, z)
-                return ops.einsum("nbk,dbk->nd", g, weights), ops.einsum("nd,nbk->dbk", a, g)
+                g = ops.where(is_target, slope, g)
+                if winner is None:
+                    (w,) = weights
+                    return ops.einsum("nbk,dbk->nd", g, w), ops.einsum("nd,nbk->dbk", a, g)
+                # Each class's gradient to its best sub-center (`_subcenters`).
+                g = [ops.where(ops.equal(winner, k), g, 0.0) for k in range(subcenters)]
+                da = ops.einsum("nbk,dbk->nd", g[0], weights[0])
+                for gk, w in zip(g[1:], weights[1:], strict=True):
+                    da = da + ops.einsum("nbk,dbk->nd", gk, w)
+                # Back to each class's K columns side by side.
+                db = ops.stack([ops.einsum("nd,nbk->dbk", a, gk) for gk in g], axis=-1)
+                db = ops.reshape(db, (units, shards, size * subcenters))
+                return da, db
 
             # The full chunks' shares stacked by a map, not written into a
             # (D, C) carry: a backend without in-place updates would copy the

@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._fused import FusedLoss
+from keras_wsoftmax._subcenters import class_logits
 from keras_wsoftmax._types import Tensor
 from keras_wsoftmax.sizing import (
     DEFAULT_SCALE,
@@ -25,19 +26,6 @@ DEFAULT_CHUNK_SIZE = 8192
 # Squared-norm floor for the L2 normalization: a dead (all-zero) ReLU feature
 # vector gets all-zero logits instead of a division by zero.
 _SQUARED_NORM_FLOOR = 1e-12
-
-
-def best_subcenters(logits, subcenters):
-    """Each class's logit, the largest of its `subcenters` columns' (side by side on the last axis).
-
-    The gradient goes to the largest (shared equally where several tie, as
-    every backend's maximum does).
-    """
-    if subcenters == 1:
-        return logits
-    shape = ops.shape(logits)
-    grouped = ops.reshape(logits, (*shape[:-1], shape[-1] // subcenters, subcenters))
-    return ops.amax(grouped, axis=-1)  # ops.max trips torch.compile (dynamo) in Keras 3.15
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
@@ -81,7 +69,8 @@ class WSoftmaxHead(keras.layers.Layer):
             et al. 2020), so that a class of several modes, or samples with
             noisy labels, can gather at a sub-center of their own; the
             classifier has ``num_classes * K`` columns, each class's K side
-            by side. Every loss applies unchanged to the class logits.
+            by side. Every loss applies unchanged to the class logits, whose
+            gradient goes to the best sub-center (the first on a tie).
         **kwargs: Base layer arguments (`name`, `dtype`,
             `activity_regularizer`, ...).
 
@@ -241,10 +230,10 @@ class WSoftmaxHead(keras.layers.Layer):
     def logits(self, features: Tensor) -> Tensor:
         """The logits of FC features ``h`` (what a head of ``output_mode="features"`` outputs)."""
         a, b, scale = self.logit_factors(features)
-        logits = ops.matmul(a, b)
-        if scale is not None:
-            logits = ops.cast(scale * logits, self.compute_dtype)
-        return best_subcenters(logits, self.subcenters)
+        logits = class_logits(a, b, self.subcenters)
+        if scale is None:
+            return logits
+        return ops.cast(scale * logits, self.compute_dtype)
 
     def fused_loss(
         self, loss: keras.losses.Loss, chunk_size: int = DEFAULT_CHUNK_SIZE

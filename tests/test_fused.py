@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from keras_wsoftmax import DEFAULT_SCALE, _fused, wsoftmax
-from keras_wsoftmax.head import best_subcenters
+from keras_wsoftmax._subcenters import class_logits
 from keras_wsoftmax.loss import _target as wsoftmax_target
 from tests.helpers.backends import BACKEND, grad_of_sum
 from tests.helpers.losses import CASES
@@ -59,7 +59,7 @@ def assert_equal_to_unfused(loss, chunk_size, shards=1, jit=False, classes=C, su
 
     def full(packed):
         a, b = split(packed, columns)
-        return loss(labels_tensor, best_subcenters(ops.matmul(a, b), subcenters))
+        return loss(labels_tensor, class_logits(a, b, subcenters))
 
     def chunked(packed):
         a, b = split(packed, columns)
@@ -105,6 +105,30 @@ def test_subcenters_equal_the_unfused_head(name, loss, chunk_size, classes, jit)
     if jit and BACKEND == "torch":
         pytest.skip("torch.compile breaks the graph at the custom gradient: test_torch_compile")
     assert_equal_to_unfused(loss, chunk_size, jit=jit, classes=classes, subcenters=3)
+
+
+def test_a_tie_between_subcenters_sends_the_gradient_to_the_first():
+    """Two equal sub-centers per class: the first gets all of the class's gradient, fused or not."""
+    packed, labels = inputs(False, subcenters=2)
+    a = packed[: N * D]
+    b = packed[N * D :].reshape(D, C, 2)
+    b[:, :, 1] = b[:, :, 0]
+    packed = np.concatenate([a, b.ravel()])
+    labels_tensor = ops.convert_to_tensor(labels)
+    loss = LOSSES[0][1]
+    target, values, _ = loss.fused_target()
+
+    def full(packed):
+        a, b = split(packed, 2 * C)
+        return loss(labels_tensor, class_logits(a, b, 2))
+
+    def chunked(packed):
+        a, b = split(packed, 2 * C)
+        return _fused.chunked_margin_losses(a, b, labels_tensor, target, values, 5, subcenters=2)
+
+    for grad in (grad_of_sum(full, packed), grad_of_sum(chunked, packed)):
+        db = grad[N * D :].reshape(D, C, 2)
+        assert np.abs(db[:, :, 0]).max() > 0 and np.all(db[:, :, 1] == 0)
 
 
 @pytest.mark.parametrize("shards, classes", [(2, C), (3, C), (2, 46)])
