@@ -74,8 +74,9 @@ keras.utils.set_random_seed(0)
 model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"), head])
 loss = {
     "wsoftmax": keras_wsoftmax.WSoftmax(0.2),
-    "cosface": keras_wsoftmax.CosFace(),
-    "arcface": keras_wsoftmax.ArcFace(),
+    # The cosine losses read the head's scale, which grows with the class count.
+    "cosface": keras_wsoftmax.CosFace(scale=head.scale),
+    "arcface": keras_wsoftmax.ArcFace(scale=head.scale),
 }[args.loss]
 model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=loss)
 

@@ -7,7 +7,7 @@ from keras_wsoftmax.geometry import FeatureGeometry
 from keras_wsoftmax.head import WSoftmaxHead
 from keras_wsoftmax.loss import DEFAULT_ALPHA, WSoftmax, wsoftmax
 from keras_wsoftmax.scheduler import AlphaScheduler
-from keras_wsoftmax.sizing import DEFAULT_SCALE, min_units, recommended_units
+from keras_wsoftmax.sizing import DEFAULT_SCALE, min_units, recommended_scale, recommended_units
 
 __version__ = "0.3.0"
 
@@ -25,6 +25,7 @@ __all__ = [
     "arcface",
     "cosface",
     "min_units",
+    "recommended_scale",
     "recommended_units",
     "wsoftmax",
 ]

@@ -122,9 +122,9 @@ def _scale_check(logits, targets, scale):
         raise ValueError(
             f"The target logit {value.item()!r} at index {index} is outside "
             f"[-scale, scale] = [{-scale:g}, {scale:g}]: this loss reads cosines back as "
-            "logits / scale, so it needs the scaled cosines of a head with the same "
-            "scale, as in `WSoftmaxHead(num_classes, scale=s)` with "
-            "`loss(..., scale=s)` (both default to keras_wsoftmax.DEFAULT_SCALE)."
+            "logits / scale, so it needs the scaled cosines of a head of the same scale: "
+            "pass the head's, `loss(..., scale=head.scale)` (the head's default grows "
+            "with the class count, keras_wsoftmax.recommended_scale)."
         )
     return valid
 

@@ -68,7 +68,8 @@ def arcface(
             or a scalar tensor (which gets its gradient). Defaults to 0.5,
             ArcFace's (28.6 degrees).
         scale: The head's scale ``s``: the logits are ``s cos(theta)``.
-            Defaults to `keras_wsoftmax.DEFAULT_SCALE`, the head's default.
+            Defaults to `keras_wsoftmax.DEFAULT_SCALE` (16), the head's
+            default below 100 classes; pass the head's, ``head.scale``.
         easy_margin: Switch at 90 degrees to the plain cosine instead.
         ignore_class: Optional class id whose samples get loss 0 and
             gradient 0, as in `keras_wsoftmax.wsoftmax`.
@@ -131,8 +132,9 @@ class ArcFace(MarginLoss):
     Args:
         margin: The angular margin in radians, ``0 <= margin < pi``.
             Defaults to 0.5.
-        scale: The head's scale. Defaults to `keras_wsoftmax.DEFAULT_SCALE`;
-            a head of another scale needs ``ArcFace(scale=head.scale)``.
+        scale: The head's scale: pass ``head.scale``. Defaults to
+            `keras_wsoftmax.DEFAULT_SCALE` (16), the head's default below
+            100 classes only (`keras_wsoftmax.recommended_scale`).
         easy_margin: Apply the margin only where ``cos(theta_y) > 0``.
             Defaults to False (InsightFace's fallback).
         ignore_class: Optional class id to ignore (segmentation's "void").
@@ -152,7 +154,7 @@ class ArcFace(MarginLoss):
     Usage with the `compile()` API, the head and the loss on one scale:
 
     ```python
-    head = WSoftmaxHead(num_classes)  # scale=DEFAULT_SCALE
+    head = WSoftmaxHead(num_classes)  # scale=recommended_scale(num_classes)
     model = keras.Sequential([backbone, head])
     model.compile(optimizer="adam", loss=ArcFace(0.5, scale=head.scale))
     ```

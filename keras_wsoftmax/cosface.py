@@ -51,7 +51,8 @@ def cosface(
         margin: The cosine margin ``m >= 0``: a number, or a scalar tensor
             (which gets its gradient). Defaults to 0.35, CosFace's.
         scale: The head's scale ``s``: the logits are ``s cos(theta)``.
-            Defaults to `keras_wsoftmax.DEFAULT_SCALE`, the head's default.
+            Defaults to `keras_wsoftmax.DEFAULT_SCALE` (16), the head's
+            default below 100 classes; pass the head's, ``head.scale``.
         ignore_class: Optional class id whose samples get loss 0 and
             gradient 0, as in `keras_wsoftmax.wsoftmax`.
         axis: The class axis of `y_pred` (and of one-hot `y_true`).
@@ -94,8 +95,9 @@ class CosFace(MarginLoss):
 
     Args:
         margin: The cosine margin ``m >= 0``. Defaults to 0.35.
-        scale: The head's scale. Defaults to `keras_wsoftmax.DEFAULT_SCALE`;
-            a head of another scale needs ``CosFace(scale=head.scale)``.
+        scale: The head's scale: pass ``head.scale``. Defaults to
+            `keras_wsoftmax.DEFAULT_SCALE` (16), the head's default below
+            100 classes only (`keras_wsoftmax.recommended_scale`).
         ignore_class: Optional class id to ignore (segmentation's "void").
         reduction: As in every Keras loss (default ``"sum_over_batch_size"``).
         name: Name of the loss instance.
@@ -113,7 +115,7 @@ class CosFace(MarginLoss):
     Usage with the `compile()` API, the head and the loss on one scale:
 
     ```python
-    head = WSoftmaxHead(num_classes)  # scale=DEFAULT_SCALE
+    head = WSoftmaxHead(num_classes)  # scale=recommended_scale(num_classes)
     model = keras.Sequential([backbone, head])
     model.compile(optimizer="adam", loss=CosFace(0.35, scale=head.scale))
     ```

@@ -12,8 +12,8 @@ from keras_wsoftmax._fused import FusedLoss
 from keras_wsoftmax._subcenters import class_logits
 from keras_wsoftmax._types import Tensor
 from keras_wsoftmax.sizing import (
-    DEFAULT_SCALE,
     checked_scale,
+    recommended_scale,
     recommended_units,
     validate_num_classes,
 )
@@ -49,7 +49,10 @@ class WSoftmaxHead(keras.layers.Layer):
         normalize: Whether the logits are scaled cosines (default) or plain
             dot products.
         scale: Multiplier of the cosines when ``normalize=True``, a finite
-            number > 0. Defaults to `DEFAULT_SCALE` (16).
+            number > 0. ``None`` (default) means
+            ``recommended_scale(num_classes)``: 16 below 100 classes, 32
+            from 100 on. A cosine loss takes the same:
+            ``CosFace(scale=head.scale)``.
         use_bias: Whether the FC layer has a bias (the classifier has none).
         kernel_initializer: As in `keras.layers.Dense`, for the FC layer.
         bias_initializer: As in `keras.layers.Dense`, for the FC layer.
@@ -99,7 +102,7 @@ class WSoftmaxHead(keras.layers.Layer):
         units: int | None = None,
         activation: str | Callable | None = "relu",
         normalize: bool = True,
-        scale: float = DEFAULT_SCALE,
+        scale: float | None = None,
         use_bias: bool = True,
         kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
         bias_initializer: str | keras.initializers.Initializer = "zeros",
@@ -142,7 +145,7 @@ class WSoftmaxHead(keras.layers.Layer):
         self.units = units
         self.activation = keras.activations.get(activation)
         self.normalize = bool(normalize)
-        self.scale = checked_scale(scale)
+        self.scale = recommended_scale(num_classes) if scale is None else checked_scale(scale)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_wsoftmax import WSoftmaxHead, recommended_units
+from keras_wsoftmax import WSoftmaxHead, recommended_scale, recommended_units
 from tests.helpers.blobs import blob_model, blobs
 
 
@@ -91,6 +91,14 @@ def test_a_subcenter_model_round_trips_through_a_keras_file(tmp_path):
 def test_bad_subcenters_are_named(subcenters):
     with pytest.raises(ValueError, match=rf"subcenters must be a positive integer.*{subcenters}"):
         WSoftmaxHead(5, subcenters=subcenters)
+
+
+@pytest.mark.parametrize("num_classes", [10, 100, 1000])
+def test_default_scale_is_recommended_scale_and_saved(num_classes):
+    head = WSoftmaxHead(num_classes, units=8)
+    assert head.scale == recommended_scale(num_classes)
+    assert head.get_config()["scale"] == head.scale  # a saved head keeps its scale
+    assert WSoftmaxHead(num_classes, units=8, scale=16.0).scale == 16.0
 
 
 def test_dead_features_give_zero_logits():

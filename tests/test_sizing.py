@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_wsoftmax import min_units, recommended_units
+from keras_wsoftmax import min_units, recommended_scale, recommended_units
 from keras_wsoftmax.sizing import SIGN_CONSTRAINED, SIGN_FREE, activation_name
 
 # Activations that are not elementwise maps of one tensor to one of its shape.
@@ -110,3 +110,19 @@ def test_theorem_necessity_for_non_negative_features():
         assert nnls(generators, missed)[1] > 1e-3
         reached = generators @ rng.random(num_classes - 1)
         assert nnls(generators, reached)[1] < 1e-8
+
+
+# The cosines' scale ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "classes, scale", [(2, 16.0), (10, 16.0), (99, 16.0), (100, 32.0), (300, 32.0), (10**6, 32.0)]
+)
+def test_recommended_scale_is_16_below_100_classes_and_32_from_100_on(classes, scale):
+    assert recommended_scale(classes) == scale and type(recommended_scale(classes)) is float
+
+
+@pytest.mark.parametrize("num_classes", [1, 0, 2.5, "10"])
+def test_recommended_scale_rejects_bad_class_counts(num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        recommended_scale(num_classes)

@@ -39,9 +39,10 @@ SUBCENTERS = 3
 CHUNK = 384
 IGNORED = -1
 COLLECTIVES = r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter"
-LOSSES = {"wsoftmax": lambda: WSoftmax(0.2, ignore_class=IGNORED)}
-LOSSES |= {"cosface": lambda: CosFace(ignore_class=IGNORED)}
-LOSSES |= {"arcface": lambda: ArcFace(ignore_class=IGNORED)}
+# Each loss for a head: the cosine losses take its scale.
+LOSSES = {"wsoftmax": lambda head: WSoftmax(0.2, ignore_class=IGNORED)}
+LOSSES |= {"cosface": lambda head: CosFace(scale=head.scale, ignore_class=IGNORED)}
+LOSSES |= {"arcface": lambda head: ArcFace(scale=head.scale, ignore_class=IGNORED)}
 
 
 def data():
@@ -137,7 +138,7 @@ def train(mesh_name, head_name, out, option=None, load_from=None):
             )
         )
     model = model_with(head)
-    loss = LOSSES[loss_name or "wsoftmax"]()
+    loss = LOSSES[loss_name or "wsoftmax"](head)
     if fused:
         loss = head.fused_loss(loss, chunk_size=CHUNK)
         if option == "--gather":
