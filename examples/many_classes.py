@@ -14,9 +14,8 @@ dimensions, one noisy sample of each per epoch. The script trains 2 epochs
 with `fit()` and prints, per device, the
 bytes of the classifier shard and of its Adam moments against one device
 holding them all, and the loss per epoch. With one sample per class and
-epoch, the loss falls but the classes take tens of epochs to learn (at
-10,000 classes, 5 epochs reach about 15% training accuracy): the point here
-is the layout, not the task.
+epoch, the loss falls but the classes take tens of epochs to learn: the
+point here is the layout, not the task.
 
 Run it (JAX only: Keras 3's model parallelism runs on JAX):
 
