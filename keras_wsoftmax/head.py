@@ -57,7 +57,7 @@ class WSoftmaxHead(keras.layers.Layer):
         kernel_initializer: As in `keras.layers.Dense`, for the FC layer.
         bias_initializer: As in `keras.layers.Dense`, for the FC layer.
         classifier_initializer: The initializer of the classifier weights
-            (shape ``(units, num_classes)``).
+            (shape ``(units, num_classes * subcenters)``).
         kernel_regularizer: As in `keras.layers.Dense`, for the FC layer.
         bias_regularizer: As in `keras.layers.Dense`, for the FC layer.
         classifier_regularizer: The regularizer of the classifier weights.
@@ -288,7 +288,8 @@ class WSoftmaxHead(keras.layers.Layer):
         """Layouts that split this head's classifier by classes, for `ModelParallel`.
 
         In the manner of keras-hub's ``Backbone.get_layout_map``: the
-        classifier (shape ``(units, num_classes)``), and with it the
+        classifier (shape ``(units, num_classes * subcenters)``, a class's
+        sub-centers side by side and so on one device), and with it the
         optimizer's state for it, is split along the classes over the mesh
         axis `model_parallel_dim_name`; the logits come out split
         ``(batch, classes)`` over both axes; the FC kernel and bias stay
