@@ -17,8 +17,9 @@ inputs' gradients:
     g_j = s softmax_{j != y}(z)_j  (j != y),   g_y = -f'(z_y) s,   s = sigmoid(margin)
     d a = sum over chunks of g_chunk b_chunk^T,   d b_chunk = a^T g_chunk
 
-Peak temporary memory is O(N x chunk_size) besides the inputs and the
-gradient of `b` (D x C, which any trainer holds); the cost is one more
+Peak temporary memory is O(N x chunk_size) (K times that with K
+sub-centers) besides the inputs and the gradient of `b` (D x C, which any
+trainer holds); the cost is one more
 N x D x C matmul than the unfused step's three (autodiff of the forward
 would keep every chunk's logits and save nothing). The forward's chunks are
 an `ops.fori_loop` and the backward's an `ops.map`, so that a compiler runs
