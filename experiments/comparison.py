@@ -85,6 +85,7 @@ def measured_run(
     units=None,
     normalize=True,
     mlp_shape=None,
+    subcenters=1,
 ):
     """Trains the study's model (`models.for_inputs`) with one loss and measures it on the test set.
 
@@ -95,7 +96,8 @@ def measured_run(
     trained model for further measures. `units` is the FC width (default
     `min_units`); `normalize=False` gives the head plain logits (the scale
     of `settings` unused). `mlp_shape` is the MLP's ``(depth, hidden)`` on
-    vector inputs (`models.for_inputs`).
+    vector inputs (`models.for_inputs`); `subcenters` the head's class
+    weights per class.
     """
     model = for_inputs(
         dataset.input_shape,
@@ -106,6 +108,7 @@ def measured_run(
         units=units,
         normalize=normalize,
         scale=settings.scale,
+        subcenters=subcenters,
     )
     loss = make(loss_key, settings.scale)
     steps_per_epoch = -(-len(dataset.y_train) // settings.batch_size)

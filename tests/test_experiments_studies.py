@@ -21,6 +21,7 @@ from experiments import (
     protocol,
     regime_map,
     runner,
+    subcenter_accuracy,
     unseen_classes,
     width,
 )
@@ -131,6 +132,23 @@ def test_noisy_labels(tmp_path):
     assert (row["rate"], row["loss"]) == (0.4, "cosface") and all_finite([row["nll"]])
     (run,) = json.loads((tmp_path / "noisy_labels.json").read_text())["runs"]
     assert 0.3 < run["replaced_fraction"] < 0.5
+
+
+@harness
+@pytest.mark.usefixtures("fashion_mnist")
+def test_subcenter_accuracy(tmp_path):
+    argv = [*QUICK, "--seeds", "2", "--rates", "0.4", "--losses", "cross-entropy"]
+    argv += ["--clean-losses", "cross-entropy", "--clean-angle", "60"]
+    rows = subcenter_accuracy.main([*argv, "--out", str(tmp_path)])
+    assert [(r["rate"], r["subcenters"]) for r in rows] == [(0.4, 1), (0.4, 3)]
+    assert all_finite([rows[1]["test_accuracy_diff"]["mean"], rows[1]["test_accuracy_diff"]["low"]])
+    runs = json.loads((tmp_path / "subcenter_accuracy.json").read_text())["runs"]
+    assert sorted((r["seed"], r["subcenters"]) for r in runs) == [(0, 1), (0, 3), (1, 1), (1, 3)]
+    # The recipe ran on the K = 3 runs only, and its shares are shares.
+    cleaning = [r["cleaning"] for r in runs if r["subcenters"] == 3]
+    assert len(cleaning) == 2 and all(0 <= c["dropped_fraction"] <= 1 for c in cleaning)
+    assert all("cleaning" not in r for r in runs if r["subcenters"] == 1)
+    assert "The recipe at noise 0.4" in (tmp_path / "subcenter_accuracy.md").read_text()
 
 
 @harness
