@@ -112,11 +112,13 @@ def measure(num_classes, units, batch, devices, layout, repeats, timed, chunk_si
     weights = model.trainable_variables
     trainable = abstract_arrays(weights, distribution, weights)
     optimizer_state = abstract_arrays(optimizer.variables, distribution, weights)
+    # The head's random state (its seed generator), replicated.
+    non_trainable = abstract_arrays(model.non_trainable_variables, distribution, weights)
     data_sharding = distribution.get_data_layout((batch, units)).backend_layout
     label_sharding = distribution.get_data_layout((batch,)).backend_layout
     x = jax.ShapeDtypeStruct((batch, units), "float32", sharding=data_sharding)
     y = jax.ShapeDtypeStruct((batch,), "int32", sharding=label_sharding)
-    compiled = jax.jit(step).lower(trainable, [], optimizer_state, x, y).compile()
+    compiled = jax.jit(step).lower(trainable, non_trainable, optimizer_state, x, y).compile()
     analysis = compiled.memory_analysis()
     row = {
         "classes": num_classes,
@@ -134,33 +136,34 @@ def measure(num_classes, units, batch, devices, layout, repeats, timed, chunk_si
     }
     if timed:
         row["step_ms"] = time_step(
-            compiled, model, optimizer, trainable, optimizer_state, x, y, repeats
+            compiled, model, optimizer, (trainable, non_trainable, optimizer_state), x, y, repeats
         )
     keras.distribution.set_distribution(None)
     return row
 
 
-def time_step(compiled, model, optimizer, trainable, optimizer_state, x, y, repeats):
-    """Median wall time of the compiled step on real arrays laid out as lowered."""
+def time_step(compiled, model, optimizer, lowered, x, y, repeats):
+    """Median wall time of the compiled step on real arrays laid out as `lowered`.
+
+    `lowered`: the abstract trainable, non-trainable and optimizer arrays
+    the step was lowered with.
+    """
     import jax
 
     rng = np.random.default_rng(0)
-    put = jax.device_put
-    values = [
-        put(np.asarray(v.value), s.sharding)
-        for v, s in zip(model.trainable_variables, trainable, strict=True)
+    variables = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+    arrays = [
+        [jax.device_put(np.asarray(v.value), s.sharding) for v, s in zip(vs, ss, strict=True)]
+        for vs, ss in zip(variables, lowered, strict=True)
     ]
-    state = [
-        put(np.asarray(v.value), s.sharding)
-        for v, s in zip(optimizer.variables, optimizer_state, strict=True)
-    ]
-    xs = put(rng.normal(size=x.shape).astype(np.float32), x.sharding)
-    ys = put(rng.integers(0, trainable[-1].shape[-1], y.shape).astype(np.int32), y.sharding)
-    jax.block_until_ready(compiled(values, [], state, xs, ys))
+    xs = jax.device_put(rng.normal(size=x.shape).astype(np.float32), x.sharding)
+    classes = lowered[0][-1].shape[-1]
+    ys = jax.device_put(rng.integers(0, classes, y.shape).astype(np.int32), y.sharding)
+    jax.block_until_ready(compiled(*arrays, xs, ys))
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(values, [], state, xs, ys))
+        jax.block_until_ready(compiled(*arrays, xs, ys))
         seconds.append(time.perf_counter() - start)
     return 1e3 * statistics.median(seconds)
 

@@ -14,7 +14,10 @@ one's initial weights), each timed in a block of its own: for sizes where
 two models and a step do not fit. With ``--subcenters K`` the same two
 models with ``WSoftmaxHead(C, units=D, subcenters=K)`` (K class weights per
 class, the class logit their largest) are timed in the same run, beside
-them: what sub-centers cost, unfused and fused.
+them: what sub-centers cost, unfused and fused. With ``--sample-rates R
+...`` the fused model keeping R of the classes a step (Partial FC:
+``head.fused_loss(WSoftmax(0.2), chunk_size, sample_rate=R)``) is timed in
+the same run too, beside the fused full softmax.
 
 Peak memory of a step is what it allocates beyond what was in use before
 it (the weights and the optimizer's state): on TensorFlow its allocator's
@@ -40,17 +43,23 @@ from experiments import cli, reporting
 VARIANTS = ["unfused", "fused"]
 
 
-def variants(subcenters):
-    """The variants a run times: ``unfused`` and ``fused``, and with K > 1 each with K sub-centers."""
-    if subcenters == 1:
-        return list(VARIANTS)
-    return VARIANTS + [f"{v}_k{subcenters}" for v in VARIANTS]
+def variants(subcenters, sample_rates=()):
+    """The variants a run times: ``unfused`` and ``fused``; with K > 1 each with K sub-centers
+    (``fused_k3``); the fused one keeping each of `sample_rates` of the classes (``fused_r0.1``).
+    """
+    found = list(VARIANTS)
+    if subcenters > 1:
+        found += [f"{v}_k{subcenters}" for v in VARIANTS]
+    return found + [f"fused_r{rate:g}" for rate in sample_rates]
 
 
 def parse_variant(variant):
-    """``(unfused or fused, sub-centers)`` of a variant's name."""
-    mode, _, k = variant.partition("_k")
-    return mode, int(k or 1)
+    """``(unfused or fused, sub-centers, sample rate)`` of a variant's name."""
+    mode, *parts = variant.split("_")
+    found = {"k": 1, "r": 1.0}
+    for part in parts:
+        found[part[0]] = type(found[part[0]])(part[1:])
+    return mode, found["k"], found["r"]
 
 
 BFC_SWITCH = "TF_CPU_ALLOCATOR_USE_BFC"  # TensorFlow's CPU allocator that keeps statistics
@@ -125,13 +134,15 @@ def model_for(variant, num_classes, units, chunk_size, optimizer="adam", weights
 
     from keras_wsoftmax import WSoftmax, WSoftmaxHead
 
-    fused, subcenters = parse_variant(variant)
+    fused, subcenters, rate = parse_variant(variant)
     mode = "logits" if fused == "unfused" else "features"
     head = WSoftmaxHead(
         num_classes, units=units, output_mode=mode, subcenters=subcenters, name="head"
     )
     model = keras.Sequential([keras.Input((units,)), head])
-    loss = WSoftmax(0.2) if fused == "unfused" else head.fused_loss(WSoftmax(0.2), chunk_size)
+    loss = WSoftmax(0.2)
+    if fused == "fused":
+        loss = head.fused_loss(loss, chunk_size, sample_rate=rate, seed=0)
     model.compile(getattr(keras.optimizers, OPTIMIZERS[optimizer])(1e-3), loss=loss)
     if weights is not None:
         model.set_weights(weights)
@@ -150,7 +161,15 @@ def timed_steps(model, x, y, times, seconds, peaks):
 
 
 def measure(
-    num_classes, units, batch, chunk_size, repeats, in_turn=False, optimizer="adam", subcenters=1
+    num_classes,
+    units,
+    batch,
+    chunk_size,
+    repeats,
+    in_turn=False,
+    optimizer="adam",
+    subcenters=1,
+    sample_rates=(),
 ):
     import keras
     import numpy as np
@@ -161,13 +180,13 @@ def measure(
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, units)).astype(np.float32)
     y = rng.integers(0, num_classes, batch).astype(np.int32)
-    timed = variants(subcenters)
+    timed = variants(subcenters, sample_rates)
     seconds, peaks = {v: [] for v in timed}, {v: [] for v in timed}
     first, weights, jit = {}, {}, None
     if in_turn:
         # One model in memory at a time, each timed in a block of its own.
         for variant in timed:
-            k = parse_variant(variant)[1]
+            k = parse_variant(variant)[1]  # the same weights for the same shapes
             model = model_for(variant, num_classes, units, chunk_size, optimizer, weights.get(k))
             weights.setdefault(k, model.get_weights())
             first[variant] = float(model.train_on_batch(x, y))  # warm-up
@@ -207,6 +226,7 @@ def measure(
         "seconds": seconds,
         "peak_mib": peaks,
         "subcenters": subcenters,
+        "sample_rates": list(sample_rates),
         "step_ms": {v: 1e3 * statistics.median(seconds[v]) for v in timed},
         "max_peak_mib": {v: max(peaks[v]) for v in timed},
     }
@@ -215,6 +235,12 @@ def measure(
         # What K sub-centers cost over one, unfused and fused, in this run.
         row["subcenter_time_ratio"] = {
             v: row["step_ms"][f"{v}_k{subcenters}"] / row["step_ms"][v] for v in VARIANTS
+        }
+    if sample_rates:
+        # Partial FC against the fused full softmax, in this run.
+        row["sampled_time_ratio"] = {
+            f"{r:g}": row["step_ms"][f"fused_r{r:g}"] / row["step_ms"]["fused"]
+            for r in sample_rates
         }
     return row
 
@@ -265,6 +291,30 @@ def subcenter_table(rows):
     return "\n\nSub-centers, timed in the same run:\n\n" + reporting.markdown_table(header, body)
 
 
+def sampled_table(rows):
+    """Partial FC's steps against the fused full softmax's, per row ("" without sample rates)."""
+    rows = [r for r in rows if r["sample_rates"]]
+    if not rows:
+        return ""
+    header = ["C", "D", "sample rate", "step (ms)", "/ fused full step", "peak", "peak fused full"]
+    body = [
+        [
+            f"{r['classes']:,}",
+            r["units"],
+            f"{rate:g}",
+            f"{r['step_ms'][f'fused_r{rate:g}']:,.0f}",
+            f"{r['sampled_time_ratio'][f'{rate:g}']:.2f}",
+            f"{r['max_peak_mib'][f'fused_r{rate:g}']:,.0f} MiB",
+            f"{r['max_peak_mib']['fused']:,.0f} MiB",
+        ]
+        for r in rows
+        for rate in r["sample_rates"]
+    ]
+    return "\n\nPartial FC (`sample_rate`), timed in the same run:\n\n" + reporting.markdown_table(
+        header, body
+    )
+
+
 def write(args, backend, chunk_size, rows):
     jit = rows[0]["jit_compile"]
     order = (
@@ -288,7 +338,7 @@ def write(args, backend, chunk_size, rows):
         "the step allocates beyond the weights and the optimizer's state, the optimizer's "
         "own temporaries and new values included. The classifier's gradient (D x C floats) "
         "is allocated by both.\n\n"
-        f"{results_table(rows)}{subcenter_table(rows)}\n",
+        f"{results_table(rows)}{subcenter_table(rows)}{sampled_table(rows)}\n",
     )
 
 
@@ -317,6 +367,13 @@ def main(argv=None):
         default=1,
         help="also time both models with this many sub-centers per class, in the same run",
     )
+    p.add_argument(
+        "--sample-rates",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also time the fused model keeping these shares of the classes (Partial FC)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/fused_cost"))
     args = p.parse_args(argv)
     # Before TensorFlow's first op, which makes its CPU allocator (`TensorFlowPeak`).
@@ -334,15 +391,16 @@ def main(argv=None):
             rows.append(
                 measure(
                     *(num_classes, units, args.batch, chunk_size, args.repeats),
-                    *(args.in_turn, args.optimizer, args.subcenters),
+                    *(args.in_turn, args.optimizer, args.subcenters, args.sample_rates),
                 )
             )
             shown = ("classes", "units", "step_ms", "time_ratio", "max_peak_mib", "first_loss")
             shown += ("subcenter_time_ratio",) if args.subcenters > 1 else ()
+            shown += ("sampled_time_ratio",) if args.sample_rates else ()
             print(json.dumps({k: rows[-1][k] for k in shown}), flush=True)
             # After every row: a configuration that runs out of memory keeps the others.
             write(args, backend, chunk_size, rows)
-    print("\n" + results_table(rows) + subcenter_table(rows))
+    print("\n" + results_table(rows) + subcenter_table(rows) + sampled_table(rows))
     return rows
 
 

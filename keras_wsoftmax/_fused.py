@@ -41,7 +41,7 @@ import math
 import keras
 from keras import ops
 
-from keras_wsoftmax._backend import as_tensor
+from keras_wsoftmax._backend import as_tensor, eager_numpy
 from keras_wsoftmax._checks import checked_number
 from keras_wsoftmax._inputs import masked, standardize_targets
 from keras_wsoftmax._margin import lowest
@@ -192,18 +192,108 @@ def even_chunk_size(width, chunk_size):
     return chunk_size
 
 
-def class_shards(variable):
-    """Into how many blocks of classes the distribution splits `variable` (D, C): 1 if none."""
+def sampled_count(width, sample_rate):
+    """Classes a step keeps of a block of `width`: ``ceil(sample_rate * width)``, 1 to `width`."""
+    return max(1, min(width, math.ceil(sample_rate * width)))
+
+
+def sample_classes(class_ids, counted, num_classes, shards, count, seed, blocks=None):
+    """`count` classes of each of `shards` blocks: the batch's classes, then others at random.
+
+    Each class gets a key uniform in [0, 1), the batch's classes 2 more, and
+    each block keeps the classes of its `count` largest keys: its classes in
+    the batch, then a uniform sample of its others (Partial FC's sample, of
+    a fixed size). The keys are ranked block by block, so that under a
+    class split each device ranks its own classes.
+
+    Args:
+        class_ids: int32 class ids of shape (N,), in ``[0, num_classes)``.
+        counted: Boolean (N,), the samples whose class must be kept (the
+            others are ignored), or None for all.
+        num_classes: C, a multiple of `shards`.
+        shards: Blocks of classes (devices of a class split), each sampled
+            on its own.
+        count: Classes kept per block.
+        seed: A `keras.random.SeedGenerator`.
+        blocks: A function laying a tensor of `shards` rows out one row per
+            device of the class split (`class_split`), or None.
+
+    Returns:
+        ``(kept, positions)``: the kept classes of each block, int32
+        (shards, count), numbered within their block; each sample's
+        position among the kept classes taken block after block, int32
+        (N,), -1 where its class was not kept (a block holding more of the
+        batch's classes than `count`).
+    """
+    width = num_classes // shards
+    blocks = blocks or (lambda x: x)
+    weights = ops.ones_like(class_ids) if counted is None else ops.cast(counted, "int32")
+    in_batch = ops.scatter(ops.expand_dims(class_ids, -1), weights, (num_classes,))
+    keys = keras.random.uniform((num_classes,), seed=seed)
+    keys = keys + 2.0 * ops.cast(ops.greater(in_batch, 0), keys.dtype)
+    keys = blocks(ops.reshape(keys, (shards, width)))
+    if shards == 1:
+        # The largest keys, and their positions + 1 scattered back (0: not kept).
+        _, kept = ops.top_k(keys, count)
+        kept = ops.cast(kept, "int32")
+        slots = ops.scatter(
+            ops.reshape(kept, (-1, 1)), ops.arange(1, count + 1, dtype="int32"), (num_classes,)
+        )
+        at = ops.take(slots, class_ids) - 1
+    else:
+        # Each class's rank in its block by two sorts along the blocks' own classes: XLA
+        # sorts each device's block where it is, where its top_k and a scatter into the
+        # blocks gather every device's keys (the class-split tests check the collectives).
+        order = ops.argsort(-keys, axis=-1)
+        kept = ops.cast(order[:, :count], "int32")
+        rank = ops.cast(
+            ops.take(ops.reshape(ops.argsort(order, axis=-1), (-1,)), class_ids), "int32"
+        )
+        at = ops.where(ops.less(rank, count), rank, -1)
+    return kept, ops.where(ops.less(at, 0), -1, class_ids // width * count + at)
+
+
+def sampled_columns(classifier, kept, subcenters):
+    """The columns of the `kept` classes (`sample_classes`) of each block of `classifier`.
+
+    Taken block by block (a block's own columns, on its own device under a
+    class split), each class's `subcenters` side by side: (D, shards *
+    count * subcenters).
+    """
+    units = classifier.shape[0]
+    shards, count = kept.shape
+    columns = kept
+    if subcenters > 1:
+        columns = ops.expand_dims(kept * subcenters, -1) + ops.arange(subcenters, dtype="int32")
+        columns = ops.reshape(columns, (shards, count * subcenters))
+    if shards == 1:  # a plain take: TensorFlow's gradient of take_along_axis is 3x slower
+        return ops.take(classifier, ops.reshape(columns, (-1,)), axis=1)
+    blocks = ops.reshape(classifier, (units, shards, -1))
+    taken = ops.take_along_axis(blocks, ops.expand_dims(columns, 0), axis=-1)
+    return ops.reshape(taken, (units, shards * count * subcenters))
+
+
+def class_split(variable):
+    """``(shards, blocks)``: the blocks of classes of `variable` (D, C) under the distribution.
+
+    `shards` is 1 without a class split; `blocks` lays a tensor of `shards`
+    rows out one row per device of the split (identity without one).
+    """
     distribution = keras.distribution.distribution()
     if distribution is None:
-        return 1
+        return 1, lambda x: x
     layout = distribution.get_variable_layout(variable)
     # No layout, or one without axes (a backend's own): not split by this distribution.
     name = (getattr(layout, "axes", None) or (None,))[-1]
     if name is None:
-        return 1
+        return 1, lambda x: x
     mesh = layout.device_mesh
-    return mesh.shape[list(mesh.axis_names).index(name)]
+
+    def blocks(x):
+        axes = (name,) + (None,) * (len(x.shape) - 1)
+        return keras.distribution.distribute_tensor(x, keras.distribution.TensorLayout(axes, mesh))
+
+    return mesh.shape[list(mesh.axis_names).index(name)], blocks
 
 
 @keras.saving.register_keras_serializable(package="keras_wsoftmax")
@@ -213,7 +303,9 @@ class FusedLoss(keras.losses.Loss):
     Made by `WSoftmaxHead.fused_loss`: the model outputs the head's FC
     features (``WSoftmaxHead(..., output_mode="features")``) and this loss
     reads the head's classifier, so the (N, C) logits never exist. Its
-    values and gradients are those of `loss` on the head's logits. Labels
+    values and gradients are those of `loss` on the head's logits (with
+    ``sample_rate < 1``, on the logits of each call's sample of classes:
+    `sample_classes`, drawn from ``head.seed_generator``). Labels
     are class ids; ``loss.ignore_class``, sample weights and every
     reduction behave as in `loss`; a label that is not a class id raises
     when eager and gives its sample a NaN loss when compiled. A sample
@@ -223,11 +315,12 @@ class FusedLoss(keras.losses.Loss):
     NaN and no other's (the classifier's gradient, which every sample
     feeds, is then NaN, as with the unfused head). Float16 and bfloat16
     features are computed in float32, the loss in float32. Saved with a
-    model, it comes back unbound (a loaded model has new layers): compile
-    the loaded model again with ``head.fused_loss(...)`` to train it.
+    model, it comes back unbound (a loaded model has new layers), its
+    `sample_rate` kept: compile the loaded model again with
+    ``head.fused_loss(...)`` to train it.
     """
 
-    def __init__(self, head, loss, chunk_size, head_name=None):
+    def __init__(self, head, loss, chunk_size, head_name=None, sample_rate=1.0):
         super().__init__(name=f"fused_{loss.name}", reduction=loss.reduction, dtype=loss.dtype)
         _, _, scale = loss.fused_target()
         if head is not None and scale is not None and (not head.normalize or scale != head.scale):
@@ -244,6 +337,13 @@ class FusedLoss(keras.losses.Loss):
             integer=True,
             in_range=lambda c: c >= 1,
             expected="a positive integer",
+        )
+        self.sample_rate = checked_number(
+            "sample_rate",
+            sample_rate,
+            integer=False,
+            in_range=lambda r: 0 < r <= 1,
+            expected="a number in (0, 1]: the share of the classes each step keeps",
         )
 
     def call(self, y_true, y_pred):
@@ -269,7 +369,22 @@ class FusedLoss(keras.losses.Loss):
             # gradient are 0 whatever they are, and a NaN or inf there cannot
             # reach the classifier's gradient (0 x NaN) through the chunks' matmuls.
             y_pred = ops.where(ops.expand_dims(targets.kept, -1), y_pred, ops.zeros_like(y_pred))
-        features, classifier, scale = head.logit_factors(y_pred)
+        # Under a class split, each device chunks (and samples) its own classes.
+        shards, blocks = class_split(head.classifier)
+        class_ids = ops.squeeze(targets.class_ids, -1)
+        columns, count = None, sampled_count(head.num_classes // shards, self.sample_rate)
+        if count < head.num_classes // shards:  # Partial FC: the logits of a sample of classes
+            kept, class_ids = sample_classes(
+                class_ids,
+                targets.kept,
+                head.num_classes,
+                shards,
+                count,
+                head.seed_generator,
+                blocks,
+            )
+            columns = sampled_columns(head.classifier, kept, head.subcenters)
+        features, classifier, scale = head.logit_factors(y_pred, columns=columns)
         features = ops.cast(features, "float32")
         if scale is not None:
             features = scale * features
@@ -278,24 +393,50 @@ class FusedLoss(keras.losses.Loss):
         losses = chunked_margin_losses(
             features,
             ops.cast(classifier, "float32"),
-            ops.squeeze(targets.class_ids, -1),
+            ops.maximum(class_ids, 0),
             target,
             values,
             self.chunk_size,
-            # Under a class split, each device chunks its own classes.
-            shards=class_shards(head.classifier),
+            shards=shards,
             subcenters=head.subcenters,
         )
+        if columns is not None:
+            losses = self._unsampled_to_nan(losses, class_ids, targets.kept, count, shards)
         return masked(losses, targets)
+
+    def _unsampled_to_nan(self, losses, positions, kept, count, shards):
+        """NaN losses where a sample's class was not kept (an error when eager), not wrong ones."""
+        missing = ops.less(positions, 0)
+        if kept is not None:
+            missing = ops.logical_and(missing, kept)
+        found = eager_numpy(missing)
+        if found is not None and found.any():
+            index = int(found.nonzero()[0][0])
+            per = " per device" if shards > 1 else ""
+            batch, width = len(found), self.head.num_classes // shards
+            raise ValueError(
+                f"The batch's classes do not fit the {count} classes{per} that sample_rate="
+                f"{self.sample_rate:g} keeps a step: the class of the sample at index {index} "
+                f"was left out. Use sample_rate >= batch size / classes{per} ({batch} / {width} "
+                f"= {batch / width:.3g}), or smaller batches."
+            )
+        return ops.where(missing, math.nan, losses)
 
     def get_config(self):
         return {
             "loss": keras.saving.serialize_keras_object(self.loss),
             "chunk_size": self.chunk_size,
             "head_name": self.head_name,
+            "sample_rate": self.sample_rate,
         }
 
     @classmethod
     def from_config(cls, config):
         loss = keras.saving.deserialize_keras_object(config["loss"])
-        return cls(None, loss, config["chunk_size"], head_name=config["head_name"])
+        return cls(
+            None,
+            loss,
+            config["chunk_size"],
+            head_name=config["head_name"],
+            sample_rate=config.get("sample_rate", 1.0),
+        )

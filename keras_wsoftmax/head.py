@@ -1,5 +1,6 @@
 """The sized classifier head: an FC layer, then a bias-free classifier."""
 
+import random as python_random
 import re
 from collections.abc import Callable
 from typing import Any
@@ -76,6 +77,14 @@ class WSoftmaxHead(keras.layers.Layer):
             gradient goes to the best sub-center (the first on a tie).
         **kwargs: Base layer arguments (`name`, `dtype`,
             `activity_regularizer`, ...).
+
+    Attributes:
+        seed_generator: The head's random state, a
+            `keras.random.SeedGenerator` made with the weights (None until
+            the head is built): a non-trainable variable of the model,
+            carried through compiled and stateless steps, not saved. A
+            fused loss that samples classes (`fused_loss` with
+            ``sample_rate < 1``) draws from it.
 
     Raises:
         ValueError: for a `num_classes` below 2, a `units` that is not a
@@ -157,6 +166,11 @@ class WSoftmaxHead(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.classifier_constraint = keras.constraints.get(classifier_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        # Made in `build`, with the weights (under a distribution, where they are made).
+        # Seeded by `fused_loss` when it samples classes; the fixed seed until then draws
+        # nothing from the global random state, so a head leaves other layers' seeds alone.
+        self.seed_generator = None
+        self._sample_seed = 0
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -184,6 +198,7 @@ class WSoftmaxHead(keras.layers.Layer):
             regularizer=self.classifier_regularizer,
             constraint=self.classifier_constraint,
         )
+        self.seed_generator = keras.random.SeedGenerator(self._sample_seed)
 
     def call(self, inputs, return_features=False):
         features = ops.matmul(inputs, self.kernel)
@@ -197,7 +212,9 @@ class WSoftmaxHead(keras.layers.Layer):
             return logits, features
         return logits
 
-    def logit_factors(self, features: Tensor) -> tuple[Tensor, Tensor, float | None]:
+    def logit_factors(
+        self, features: Tensor, columns: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, float | None]:
         """The factors of this head's logits of FC features ``h``: ``(a, b, scale)``.
 
         The columns' logits are ``scale * (a @ b)``, or ``a @ b`` where
@@ -210,12 +227,16 @@ class WSoftmaxHead(keras.layers.Layer):
         feature vector or class weight of norm 0 stays 0), and this head's
         `scale`. With ``normalize=False``: the features and the classifier
         as they are, and None. `logits` multiplies them; a fused loss
-        (`fused_loss`) multiplies them by chunks of classes.
+        (`fused_loss`) multiplies them by chunks of classes. `columns`, some
+        of the classifier's columns (the weights of a sample of classes,
+        taken from `classifier`), stand in for all of them: `b` then has
+        those columns only, made as it would make them.
         """
+        weights = self.classifier if columns is None else columns
         if not self.normalize:
-            return features, self.classifier, None
+            return features, weights, None
         h = ops.cast(features, "float32")
-        w = ops.cast(self.classifier, "float32")
+        w = ops.cast(weights, "float32")
         h = h * ops.rsqrt(
             ops.maximum(ops.sum(ops.square(h), axis=-1, keepdims=True), _SQUARED_NORM_FLOOR)
         )
@@ -239,7 +260,11 @@ class WSoftmaxHead(keras.layers.Layer):
         return ops.cast(scale * logits, self.compute_dtype)
 
     def fused_loss(
-        self, loss: keras.losses.Loss, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        loss: keras.losses.Loss,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        sample_rate: float = 1.0,
+        seed: int | None = None,
     ) -> keras.losses.Loss:
         """`loss` on this head's logits, computed from its FC features by chunks of classes.
 
@@ -257,26 +282,65 @@ class WSoftmaxHead(keras.layers.Layer):
         `fit` does (``model.stateless_compute_loss``), so that it reads the
         traced classifier.
 
+        With ``sample_rate < 1`` (Partial FC, An et al. 2021) each call
+        keeps ``M = ceil(sample_rate * num_classes)`` classes (per device
+        under a class split: ``ceil(sample_rate * num_classes / devices)``
+        of its own), a count fixed so that compiled steps keep their
+        shapes: the batch's classes, then a uniform random sample of the
+        others, drawn from this head's `seed_generator`. The loss and its
+        gradients are those of `loss` on the logits of the kept classes
+        only (the classifier's gradient is 0 in the other columns), so the
+        step's classifier work shrinks by `sample_rate`, and the loss is
+        never above the full one (a softmax over fewer negatives). Keep
+        ``M`` at least the batch size (``sample_rate >= batch_size /
+        num_classes``, per device under a split) so that every batch's
+        classes fit; a sample whose class did not fit gets a NaN loss (a
+        `ValueError` when eager). `fit` and `evaluate` report this sampled
+        loss; `logits` and predictions use every class.
+
         Args:
             loss: A `WSoftmax`, `CosFace` or `ArcFace` instance.
             chunk_size: Classes per chunk, a positive integer (default
                 8,192); chunks are made equal where the class count allows.
+            sample_rate: The share of the classes each call keeps, in
+                ``(0, 1]``; 1 (default) keeps them all.
+            seed: The class sample's seed, an integer; None draws one from
+                Python's `random` (reproducible under
+                `keras.utils.set_random_seed`). Used when ``sample_rate <
+                1``: it restarts this head's `seed_generator`.
 
         Returns:
             A `keras.losses.Loss` of ``(labels, features)``.
 
         Raises:
             ValueError: for a cosine loss on a head of plain logits or of
-                another scale, or a `chunk_size` that is not a positive
-                integer.
+                another scale, a `chunk_size` that is not a positive
+                integer, or a `sample_rate` outside ``(0, 1]``.
 
         ```python
         head = WSoftmaxHead(1_000_000, units=128, output_mode="features")
         model = keras.Sequential([backbone, head])
         model.compile(optimizer="adam", loss=head.fused_loss(WSoftmax(0.2)))
+        # Partial FC: a tenth of the classes a step, the batch's among them.
+        model.compile(optimizer="adam", loss=head.fused_loss(WSoftmax(0.2), sample_rate=0.1))
         ```
         """
-        return FusedLoss(self, loss, chunk_size)
+        fused = FusedLoss(self, loss, chunk_size, sample_rate=sample_rate)
+        if fused.sample_rate < 1:
+            if seed is None:
+                seed = python_random.randint(1, 10**9)  # as keras.random.SeedGenerator(None)
+            seed = checked_number(
+                "seed",
+                seed,
+                integer=True,
+                in_range=lambda s: 0 <= s < 2**31,
+                expected="an integer in [0, 2**31) or None",
+            )
+            self._sample_seed = seed
+            if self.seed_generator is not None:  # built: restart it
+                state = self.seed_generator.state
+                state.assign(ops.convert_to_tensor([seed, 0], dtype=state.dtype))
+        return fused
 
     def get_layout_map(
         self,

@@ -51,6 +51,9 @@ HEADS = ["cosine", "plain", "cosine-cosface", "cosine-arcface"]
 HEADS += ["fused-plain", "fused-cosine-arcface"]
 # Sub-center heads: a class's sub-centers on one device, unfused and fused.
 HEADS += ["sub-cosine-arcface", "fused-sub-cosine"]
+# Partial FC: each device samples its own classes (and keeps a class's sub-centers).
+SAMPLED = "sampled-sub-cosine-arcface"
+HEADS += [SAMPLED]
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +77,17 @@ def test_classifier_and_logits_are_split_by_classes(runs, request):
     _, split = runs
     for info, _ in split.values():
         assert info["classifier_sharding"] == "P(None, 'model')"
-    fused = request.node.callspec.params["runs"].startswith("fused-")
+    fused = request.node.callspec.params["runs"].startswith(("fused-", "sampled-"))
     # The logits split by classes; the FC features a fused loss takes by samples only.
     expected = "P('batch',)" if fused else "P('batch', 'model')"
     assert split["2x2"][0]["output_sharding"] == expected
 
 
 @jax_only
-def test_training_on_a_split_classifier_equals_one_device(runs):
+def test_training_on_a_split_classifier_equals_one_device(runs, request):
     """ignore_class and sample weights included: labels -1 every 7th sample, weights 0.5 to 2."""
+    if request.node.callspec.params["runs"] == SAMPLED:
+        pytest.skip("each device samples its own classes, not one device's sample: below")
     (one_info, one_arrays), split = runs
     for info, arrays in split.values():
         np.testing.assert_allclose(info["losses"], one_info["losses"], rtol=1e-5)
@@ -97,6 +102,15 @@ def test_training_on_a_split_classifier_equals_one_device(runs):
                 np.testing.assert_allclose(arrays[key], want, rtol=1e-5, atol=atol)
     # It trained: the comparison is not between two no-ops.
     assert one_info["losses"][-1] < 0.9 * one_info["losses"][0]
+
+
+@jax_only
+def test_partial_fc_trains_on_a_split_classifier(every_run):
+    """Each device's sample of its own classes: the loss falls on every mesh, as on one device."""
+    (one_info, _), split = every_run[SAMPLED]
+    for info in [one_info] + [info for info, _ in split.values()]:
+        assert np.all(np.isfinite(info["losses"]))
+        assert info["losses"][-1] < 0.9 * info["losses"][0], info["losses"]
 
 
 @jax_only

@@ -126,6 +126,21 @@ def test_keras_hub_backbone_trains_and_round_trips(fashion_mnist):
     assert all(float(d) < 1e-5 for d, _ in differences), out
 
 
+def test_identities_trains_with_partial_fc_and_verifies_unseen_identities():
+    out = example(
+        "identities",
+        *("--identities", "500", "--per-identity", "4", "--unseen", "100", "--epochs", "2"),
+        *("--sample-rate", "0.5", "--batch-size", "128"),
+    )
+    assert "250 identities a step (sample_rate 0.5)" in out, out
+    losses = json.loads(re.search(r"sampled loss per epoch: (\[.*\])", out)[1])
+    assert losses[1] < losses[0], out
+    rows = dict(re.findall(r"^\s+(raw inputs|FC features) \| +([\d.]+) \| +[\d.]+$", out, re.M))
+    assert set(rows) == {"raw inputs", "FC features"} and all(
+        0 <= float(v) <= 1 for v in rows.values()
+    )
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.ModelParallel runs on JAX only")
 def test_many_classes_splits_the_classifier_over_four_devices():
     out = example("many_classes", "--classes", "4000", "--epochs", "2")

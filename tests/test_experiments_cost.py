@@ -92,3 +92,17 @@ def test_fused_cost_times_subcenters_beside_one(tmp_path):
     assert row["subcenter_time_ratio"]["fused"] > 0
     report = (tmp_path / f"fused_cost_{BACKEND}.md").read_text()
     assert "Sub-centers, timed in the same run" in report and "| 900 | 8 | 3 |" in report
+
+
+def test_fused_cost_times_partial_fc_beside_the_full_softmax(tmp_path):
+    argv = ["--classes", "900", "--units", "8", "--batch", "32", "--chunk-size", "300"]
+    argv += ["--sample-rates", "0.5", "0.1", "--repeats", "2", "--out", str(tmp_path)]
+    (row,) = fused_cost.main(argv)
+    assert set(row["step_ms"]) == {"unfused", "fused", "fused_r0.5", "fused_r0.1"}
+    # The same weights and batch: a softmax over fewer negatives has a smaller loss.
+    first = row["first_loss"]
+    assert first["fused_r0.1"] < first["fused_r0.5"] < first["fused"]
+    assert set(row["sampled_time_ratio"]) == {"0.5", "0.1"}
+    report = (tmp_path / f"fused_cost_{BACKEND}.md").read_text()
+    assert "Partial FC (`sample_rate`), timed in the same run" in report
+    assert "| 900 | 8 | 0.1 |" in report

@@ -9,7 +9,9 @@ or ``plain``, trained with W-Softmax, or ``cosine-cosface`` /
 ``cosine-arcface`` for the package's other losses; ``sub-`` before any of
 these gives the head SUBCENTERS class weights per class; ``fused-`` before
 all that trains the head's FC features with its fused loss
-(`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead; several
+(`WSoftmaxHead.fused_loss`, chunks of CHUNK classes) instead, and
+``sampled-`` with its fused loss keeping SAMPLE_RATE of the classes a step
+(Partial FC, each device sampling its own); several
 HEADs, comma-separated, train one after another in this one process. With
 ``--load MESH`` (only with ``one``), also loads each head's model saved by
 the MESH run on one device and predicts. ``--gather`` replicates the logits before the loss
@@ -37,6 +39,8 @@ NUM_CLASSES, UNITS, FEATURES, SAMPLES, BATCH = 4000, 24, 16, 64, 16
 SUBCENTERS = 3
 # Divides none of the class blocks (4000, 2000 and 1000 classes): a rest chunk.
 CHUNK = 384
+# 1000 of 4000 classes a step; 250 of a device's 1000 on the 1x4 mesh: more than a batch.
+SAMPLE_RATE = 0.25
 IGNORED = -1
 COLLECTIVES = r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter"
 # Each loss for a head: the cosine losses take its scale.
@@ -117,8 +121,9 @@ def main(mesh_name, head_names, out, *option):
 
 def train(mesh_name, head_name, out, option=None, load_from=None):
     load = out / f"{load_from}-{head_name}.keras" if option == "--load" else None
-    fused = head_name.startswith("fused-")
-    rest = head_name.removeprefix("fused-")
+    sampled = head_name.startswith("sampled-")
+    fused = sampled or head_name.startswith("fused-")
+    rest = head_name.removeprefix("sampled-").removeprefix("fused-")
     subcenters = SUBCENTERS if rest.startswith("sub-") else 1
     head_mode, _, loss_name = rest.removeprefix("sub-").partition("-")
     head = WSoftmaxHead(
@@ -140,9 +145,11 @@ def train(mesh_name, head_name, out, option=None, load_from=None):
     model = model_with(head)
     loss = LOSSES[loss_name or "wsoftmax"](head)
     if fused:
-        loss = head.fused_loss(loss, chunk_size=CHUNK)
+        loss = head.fused_loss(
+            loss, chunk_size=CHUNK, sample_rate=SAMPLE_RATE if sampled else 1.0, seed=0
+        )
         if option == "--gather":
-            _fused.class_shards = lambda variable: 1
+            _fused.class_split = lambda variable: (1, lambda x: x)
     # Adam's epsilon at 1e-3, not 1e-7: a weight whose gradient is float32
     # rounding noise (a class no sample of the batch is near) moves by about
     # lr * g / epsilon, not by lr in the noise's sign, so the comparison with
