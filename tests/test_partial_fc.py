@@ -74,8 +74,12 @@ def test_a_class_that_does_not_fit_has_position_minus_one():
     )
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("shards, subcenters", [(1, 1), (1, 3), (2, 1), (3, 3)])
+# One block (top_k) and blocks (sorts), one and three sub-centers, eager and compiled.
+@pytest.mark.parametrize(
+    "shards, subcenters, jit",
+    [(1, 1, False), (1, 3, True), (2, 1, True), (3, 3, False)],
+    ids=["one-block-eager", "one-block-sub-compiled", "blocks-compiled", "blocks-sub-eager"],
+)
 @pytest.mark.parametrize("name, loss", LOSSES, ids=[c[0] for c in LOSSES])
 def test_the_sampled_loss_is_the_loss_on_the_kept_classes(name, loss, shards, subcenters, jit):
     """Values and gradients of features and every class weight (0 outside the sample)."""
