@@ -315,7 +315,8 @@ class WSoftmaxHead(keras.layers.Layer):
         Raises:
             ValueError: for a cosine loss on a head of plain logits or of
                 another scale, a `chunk_size` that is not a positive
-                integer, or a `sample_rate` outside ``(0, 1]``.
+                integer, a `sample_rate` outside ``(0, 1]``, or a `seed`
+                that is not an integer in ``[0, 2**31)``.
 
         ```python
         head = WSoftmaxHead(1_000_000, units=128, output_mode="features")
