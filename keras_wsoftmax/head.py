@@ -280,7 +280,10 @@ class WSoftmaxHead(keras.layers.Layer):
         `fused_loss`. A stateless training step of your own (JAX) calls the
         loss inside ``keras.StatelessScope`` of the trainable variables, as
         `fit` does (``model.stateless_compute_loss``), so that it reads the
-        traced classifier.
+        traced classifier; with ``sample_rate < 1`` it maps the
+        non-trainable variables too and keeps the new values that
+        ``stateless_compute_loss`` returns (the `seed_generator` moves on
+        each step).
 
         With ``sample_rate < 1`` (Partial FC, An et al. 2021) each call
         keeps ``M = ceil(sample_rate * num_classes)`` classes (per device
