@@ -209,14 +209,19 @@ def head_outputs(backbone, head, x, batch_size=256):
 
     `backbone` maps the model's inputs to the head's input (for a model whose
     head is one of its layers: ``keras.Model(model.inputs, head.input)``);
-    one prediction pass of it, then the head on its output, in batches.
+    one prediction pass of it, then the head on its output, in batches. A
+    head of ``output_mode="features"`` (trained with a fused loss) gives its
+    logits through `WSoftmaxHead.logits`, of every class.
     """
     inputs = backbone.predict(x, batch_size=batch_size, verbose=0)
     logits, features = [], []
     for start in range(0, len(inputs), batch_size):
-        batch_logits, batch_features = head(
-            inputs[start : start + batch_size], return_features=True
-        )
+        batch = inputs[start : start + batch_size]
+        if head.output_mode == "features":
+            batch_features = head(batch)
+            batch_logits = head.logits(batch_features)
+        else:
+            batch_logits, batch_features = head(batch, return_features=True)
         logits.append(keras.ops.convert_to_numpy(batch_logits))
         features.append(keras.ops.convert_to_numpy(batch_features))
     return np.concatenate(logits), np.concatenate(features), inputs

@@ -170,3 +170,19 @@ def test_subcenter_angles_name_bad_input(features, labels, match):
         subcenter_angles(head, features, np.array(labels))
     with pytest.raises(ValueError, match="built head"):
         subcenter_angles(WSoftmaxHead(4, units=6), np.zeros((1, 6)), [0])
+
+
+def test_head_outputs_of_a_features_head_are_its_logits_of_every_class():
+    """A fused model's head (output_mode="features") gives the same three as a logits head."""
+    from keras_wsoftmax.geometry import head_outputs
+
+    x = np.random.default_rng(0).standard_normal((10, 4)).astype("float32")
+    found = []
+    for output_mode in ("logits", "features"):
+        keras.utils.set_random_seed(1)
+        head = WSoftmaxHead(7, units=5, output_mode=output_mode, subcenters=2)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6), head])
+        found.append(head_outputs(keras.Model(model.inputs, head.input), head, x, batch_size=4))
+    for logits_head, features_head in zip(*found, strict=True):
+        np.testing.assert_allclose(features_head, logits_head, rtol=1e-6)
+    assert found[1][0].shape == (10, 7) and found[1][1].shape == (10, 5)
