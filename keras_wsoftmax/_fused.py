@@ -372,8 +372,9 @@ class FusedLoss(keras.losses.Loss):
         # Under a class split, each device chunks (and samples) its own classes.
         shards, blocks = class_split(head.classifier)
         class_ids = ops.squeeze(targets.class_ids, -1)
-        columns, count = None, sampled_count(head.num_classes // shards, self.sample_rate)
-        if count < head.num_classes // shards:  # Partial FC: the logits of a sample of classes
+        width = head.num_classes // shards  # classes per block
+        columns, count = None, sampled_count(width, self.sample_rate)
+        if count < width:  # Partial FC: the logits of a sample of classes
             kept, class_ids = sample_classes(
                 class_ids,
                 targets.kept,
@@ -401,10 +402,10 @@ class FusedLoss(keras.losses.Loss):
             subcenters=head.subcenters,
         )
         if columns is not None:
-            losses = self._unsampled_to_nan(losses, class_ids, targets.kept, count, shards)
+            losses = self._unsampled_to_nan(losses, class_ids, targets.kept, count, width, shards)
         return masked(losses, targets)
 
-    def _unsampled_to_nan(self, losses, positions, kept, count, shards):
+    def _unsampled_to_nan(self, losses, positions, kept, count, width, shards):
         """NaN losses where a sample's class was not kept (an error when eager), not wrong ones."""
         missing = ops.less(positions, 0)
         if kept is not None:
@@ -413,7 +414,7 @@ class FusedLoss(keras.losses.Loss):
         if found is not None and found.any():
             index = int(found.nonzero()[0][0])
             per = " per device" if shards > 1 else ""
-            batch, width = len(found), self.head.num_classes // shards
+            batch = len(found)
             raise ValueError(
                 f"The batch's classes do not fit the {count} classes{per} that sample_rate="
                 f"{self.sample_rate:g} keeps a step: the class of the sample at index {index} "
