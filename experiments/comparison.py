@@ -17,7 +17,7 @@ from experiments.losses import BASELINE, make
 from experiments.losses import label as loss_label
 from experiments.models import for_inputs
 from experiments.statistics import mean_std, paired_difference, verdict
-from experiments.training import outputs, train
+from experiments.training import head_of, outputs, train
 from keras_wsoftmax.geometry import feature_geometry
 
 # Flags that choose which runs a study makes or where it writes, not what a run computes.
@@ -86,6 +86,7 @@ def measured_run(
     normalize=True,
     mlp_shape=None,
     subcenters=1,
+    sample_rate=None,
 ):
     """Trains the study's model (`models.for_inputs`) with one loss and measures it on the test set.
 
@@ -97,8 +98,13 @@ def measured_run(
     `min_units`); `normalize=False` gives the head plain logits (the scale
     of `settings` unused). `mlp_shape` is the MLP's ``(depth, hidden)`` on
     vector inputs (`models.for_inputs`); `subcenters` the head's class
-    weights per class.
+    weights per class. With `sample_rate` the head outputs its features
+    and trains with its fused loss (`WSoftmaxHead.fused_loss`) at that
+    rate, seeded by `seed` (1.0: every class, fused): `fit` then logs the
+    loss (``epoch_loss``), not the accuracy, and the test measures come
+    from the logits of every class.
     """
+    fused = sample_rate is not None
     model = for_inputs(
         dataset.input_shape,
         dataset.num_classes,
@@ -109,8 +115,11 @@ def measured_run(
         normalize=normalize,
         scale=settings.scale,
         subcenters=subcenters,
+        output_mode="features" if fused else "logits",
     )
     loss = make(loss_key, settings.scale)
+    if fused:
+        loss = head_of(model).fused_loss(loss, sample_rate=sample_rate, seed=seed)
     steps_per_epoch = -(-len(dataset.y_train) // settings.batch_size)
     result, history = train(
         model,
@@ -123,13 +132,18 @@ def measured_run(
         optimizer=settings.optimizer(steps_per_epoch) if settings.optimizer else None,
     )
     # Per epoch, to see whether a budget reached a plateau.
-    result["epoch_train_accuracy"] = history["accuracy"]
+    if fused:
+        result["epoch_loss"] = history["loss"]
+    else:
+        result["epoch_train_accuracy"] = history["accuracy"]
     logits, features, _ = outputs(model, dataset.x_test)
     result.update(geometry.calibration(logits, dataset.y_test))
     result.update(feature_geometry(features, dataset.y_test))
     if train_accuracy:
-        # Only the logits: the features of the whole training set are not needed.
-        train_logits = model.predict(dataset.x_train, batch_size=1024, verbose=0)
+        if fused:
+            train_logits = outputs(model, dataset.x_train)[0]
+        else:  # only the logits: the features of the whole training set are not needed
+            train_logits = model.predict(dataset.x_train, batch_size=1024, verbose=0)
         result["train_accuracy"] = float(np.mean(train_logits.argmax(-1) == dataset.y_train))
         result["gap"] = result["train_accuracy"] - result["test_accuracy"]
     result.update({"loss": loss_key, "seed": seed})

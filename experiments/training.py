@@ -86,15 +86,26 @@ def train(
     ``(result, history)``: `result` holds the test accuracy and
     cross-entropy, the epoch times (one per epoch trained) and the head's
     size; `history` is Keras's per-epoch history (with the test set as
-    validation data if `validate`).
+    validation data if `validate`). A head of ``output_mode="features"``
+    (a fused `loss`) outputs no logits for Keras's metrics: its history
+    holds the loss only, and its test measures come from the logits of
+    every class (`outputs`).
     """
+    head = head_of(model)
+    logits_out = head.output_mode != "features"
+    if not logits_out and (fit_target or validate):
+        raise ValueError(
+            "fit_target and validate need the training accuracy of Keras's metrics; "
+            f"a head of output_mode={head.output_mode!r} outputs features."
+        )
+    metrics = [
+        "accuracy",
+        keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
+    ]
     model.compile(
         optimizer=optimizer or keras.optimizers.Adam(1e-3),
         loss=loss,
-        metrics=[
-            "accuracy",
-            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="cross_entropy"),
-        ],
+        metrics=metrics if logits_out else None,
     )
     timer = EpochTimer()
     history = model.fit(
@@ -106,8 +117,18 @@ def train(
         callbacks=[timer] + ([StopWhenFitted(fit_target)] if fit_target else []),
         verbose=verbose,
     )
-    _, accuracy, cross_entropy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
-    head = head_of(model)
+    if logits_out:
+        _, accuracy, cross_entropy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    else:
+        logits = outputs(model, dataset.x_test)[0]
+        accuracy = np.mean(logits.argmax(-1) == dataset.y_test)
+        cross_entropy = np.mean(
+            keras.ops.convert_to_numpy(
+                keras.losses.sparse_categorical_crossentropy(
+                    dataset.y_test, logits, from_logits=True
+                )
+            )
+        )
     result = {
         "test_accuracy": float(accuracy),
         "test_cross_entropy": float(cross_entropy),

@@ -18,6 +18,7 @@ from experiments import (
     glyphs,
     noisy_labels,
     overfitting,
+    partial_fc_accuracy,
     protocol,
     regime_map,
     runner,
@@ -149,6 +150,22 @@ def test_subcenter_accuracy(tmp_path):
     assert len(cleaning) == 2 and all(0 <= c["dropped_fraction"] <= 1 for c in cleaning)
     assert all("cleaning" not in r for r in runs if r["subcenters"] == 1)
     assert "The recipe at noise 0.4" in (tmp_path / "subcenter_accuracy.md").read_text()
+
+
+@harness
+def test_partial_fc_accuracy(tmp_path):
+    argv = ["--classes", "300", "--rates", "1", "0.5", "--per-class", "4", "--test-per-class", "2"]
+    argv += ["--units", "16", "--epochs", "2", "--seeds", "2", "--verbose", "0"]
+    rows = partial_fc_accuracy.main([*argv, "--losses", "arcface", "--out", str(tmp_path)])
+    assert [(r["loss"], r["sample_rate"]) for r in rows] == [("arcface", 1.0), ("arcface", 0.5)]
+    assert all_finite([rows[1]["test_accuracy_diff"]["mean"], rows[1]["test_accuracy_diff"]["low"]])
+    runs = json.loads((tmp_path / "partial_fc_accuracy.json").read_text())["runs"]
+    pairs = sorted((r["seed"], r["sample_rate"]) for r in runs)
+    assert pairs == [(0, 0.5), (0, 1), (1, 0.5), (1, 1)]
+    for run in runs:  # the fused loss trained; accuracy is over every class of the test set
+        assert len(run["epoch_loss"]) == 2 and run["epoch_loss"][1] < run["epoch_loss"][0], run
+        assert 0 <= run["test_accuracy"] <= 1 and run["head_units"] == 16
+    assert "sample rate 0.5 against 1" in (tmp_path / "partial_fc_accuracy.md").read_text()
 
 
 @harness
