@@ -12,7 +12,11 @@ test accuracy is over every class (`WSoftmaxHead.logits`). The report
 pairs each rate against the first (1.0) per loss and seed (95% t
 intervals), and gives each run's epoch time beside it.
 
-    python -m experiments.partial_fc_accuracy --out reports/partial_fc_accuracy --verbose 0
+The report's command gives ``--scale 32``, the head's default at 10,000
+classes (`keras_wsoftmax.recommended_scale`), as a user gets it (without
+it, the studies' `DEFAULT_SCALE`, 16).
+
+    python -m experiments.partial_fc_accuracy --scale 32 --out reports/partial_fc_accuracy --verbose 0
 """
 
 from experiments import cli, losses, reporting, runner
