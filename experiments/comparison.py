@@ -224,6 +224,15 @@ def findings(summary, group, metrics, baseline=BASELINE):
     return lines
 
 
+def trained(run):
+    """False for a run whose training accuracy never rose a point above its first epoch's.
+
+    True where the run has fewer than two epochs' accuracies to tell.
+    """
+    accuracy = run.get("epoch_train_accuracy") or []
+    return len(accuracy) < 2 or max(accuracy) >= accuracy[0] + 0.01
+
+
 def did_not_train(runs, group):
     """One line per run whose training accuracy never rose a point above its first epoch's.
 
@@ -233,7 +242,7 @@ def did_not_train(runs, group):
     lines = []
     for run in runs:
         accuracy = run.get("epoch_train_accuracy") or []
-        if len(accuracy) > 1 and max(accuracy) < accuracy[0] + 0.01:
+        if not trained(run):
             lines.append(
                 f"- Did not train: {group} {run.get(group)}, seed {run['seed']}, "
                 f"{loss_label(run['loss'])} (training accuracy {100 * accuracy[0]:.1f}% after "

@@ -142,13 +142,24 @@ def k_table(runs, rates, base):
 
 
 def cleaning_table(runs, base):
-    """The recipe's runs against the same loss at K = `base` on all the noisy labels."""
+    """The recipe's runs against the same loss at K = `base` on all the noisy labels.
+
+    A seed whose model of many sub-centers did not train (`comparison.trained`)
+    is left out and counted: its angles say nothing (a collapsed model puts
+    every sample near one sub-center, so the recipe drops none and trains
+    the K = `base` run again).
+    """
+    from experiments import comparison
     from experiments.statistics import paired_difference
 
     recipe = [r for r in runs if "cleaning" in r]
     rows, summary = [], []
     for key in dict.fromkeys(r["loss"] for r in recipe):
-        mine = sorted((r for r in recipe if r["loss"] == key), key=lambda r: r["seed"])
+        of_loss = [r for r in recipe if r["loss"] == key]
+        untrained = sorted(r["seed"] for r in of_loss if not comparison.trained(r))
+        mine = sorted((r for r in of_loss if comparison.trained(r)), key=lambda r: r["seed"])
+        if not mine:
+            continue
         rate = mine[0]["rate"]
         plain = {
             r["seed"]: r
@@ -161,6 +172,7 @@ def cleaning_table(runs, base):
         cleaned = [r["cleaning"]["test_accuracy"] for r in paired]
         diff = paired_difference(cleaned, [plain[r["seed"]]["test_accuracy"] for r in paired])
         row = {"loss": key, "rate": rate, "test_accuracy_diff": diff, "seeds": len(paired)}
+        row.update(untrained_seeds=untrained, subcenters=mine[0]["subcenters"])
         for field in ("dropped_fraction", "dropped_replaced_fraction", "replaced_dropped_fraction"):
             row[field] = sum(r["cleaning"][field] for r in paired) / len(paired)
         row["test_accuracy"] = sum(cleaned) / len(cleaned)
@@ -175,6 +187,7 @@ def cleaning_table(runs, base):
                 f"{100 * row['test_accuracy']:.2f}",
                 reporting.difference_cell(row, "test_accuracy", 100),
                 len(paired),
+                ", ".join(map(str, untrained)) or "-",
             ]
         )
     header = [
@@ -186,6 +199,7 @@ def cleaning_table(runs, base):
         "test accuracy after (%)",
         f"Δ to K = {base}, all labels [95% CI]",
         "seeds",
+        "left out: did not train (seeds)",
     ]
     return reporting.markdown_table(header, rows), summary
 
@@ -209,7 +223,13 @@ def findings(k_summary, clean_summary, base):
             "noisy labels "
             f"({reporting.difference_cell(row, 'test_accuracy', 100)}); it dropped "
             f"{100 * row['dropped_fraction']:.1f}% of the training samples, "
-            f"{100 * row['dropped_replaced_fraction']:.1f}% of them with a replaced label."
+            f"{100 * row['dropped_replaced_fraction']:.1f}% of them with a replaced label"
+            + (
+                f"; left out, seeds whose K = {row['subcenters']} model did not train: "
+                f"{', '.join(map(str, row['untrained_seeds']))}."
+                if row["untrained_seeds"]
+                else "."
+            )
         )
     return lines
 

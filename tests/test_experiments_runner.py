@@ -26,6 +26,7 @@ from experiments import (
     protocol,
     regime_map,
     runner,
+    subcenter_accuracy,
     unseen_classes,
     width,
 )
@@ -371,3 +372,25 @@ def test_the_report_describes_the_loaded_data_not_a_cells(tmp_path, calls):
     (seen,) = re.findall(r"on (\d+) training images of classes", report)
     (unseen,) = re.findall(r"the (\d+) test images of the other classes", report)
     assert 0 < int(seen) < 256 and 0 < int(unseen) < 64
+
+
+def test_the_cleaning_recipe_leaves_out_a_seed_whose_model_did_not_train():
+    def run(seed, k, accuracy, trained=True, cleaned=None):
+        r = {"loss": "arcface", "rate": 0.4, "subcenters": k, "seed": seed}
+        r.update(test_accuracy=accuracy, epoch_train_accuracy=[0.3, 0.5 if trained else 0.3])
+        if cleaned is not None:
+            shares = dict.fromkeys(
+                ["dropped_fraction", "dropped_replaced_fraction", "replaced_dropped_fraction"], 0.2
+            )
+            r["cleaning"] = {"test_accuracy": cleaned, **shares}
+        return r
+
+    runs = [run(seed, 1, 0.80) for seed in range(3)]
+    runs += [run(0, 3, 0.10, trained=False, cleaned=0.80)]  # collapsed: the retrain is K = 1's
+    runs += [run(1, 3, 0.82, cleaned=0.83), run(2, 3, 0.82, cleaned=0.85)]
+    table, (row,) = subcenter_accuracy.cleaning_table(runs, base=1)
+    assert row["seeds"] == 2 and row["untrained_seeds"] == [0]
+    assert row["test_accuracy_diff"]["mean"] == pytest.approx(0.04)  # seeds 1 and 2 only
+    assert table.splitlines()[-1].endswith("| 2 | 0 |")
+    (line,) = subcenter_accuracy.findings([], [row], base=1)
+    assert line.endswith("left out, seeds whose K = 3 model did not train: 0.")
