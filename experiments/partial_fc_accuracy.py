@@ -10,7 +10,7 @@ it Partial FC (the batch's classes and a uniform sample of the others,
 weights and sees the same batches; the sample is drawn from the seed. The
 test accuracy is over every class (`WSoftmaxHead.logits`). The report
 pairs each rate against the first (1.0) per loss and seed (95% t
-intervals).
+intervals), and each loss against the first of ``--losses`` at each rate.
 
 The report's command gives ``--scale 32``, the head's default at 10,000
 classes (`keras_wsoftmax.recommended_scale`), as a user gets it (without
@@ -113,8 +113,14 @@ def report(args, runs, _, determinism):
 
     base = args.rates[0]
     table, summary = rate_table(runs, base)
+    first = args.losses[0]
+    loss_summary = comparison.summarize(
+        runs, ["test_accuracy"], group="sample_rate", baseline=first
+    )
+    by_loss = comparison.table(loss_summary, "sample_rate", ["test_accuracy"], ["test_accuracy"])
     found = findings(summary, base)
-    print("\n" + table + "\n\n" + "\n".join(found))
+    found += comparison.findings(loss_summary, "sample_rate", ["test_accuracy"], baseline=first)
+    print("\n" + table + "\n\n" + by_loss + "\n\n" + "\n".join(found))
     seeds = cli.seeds(args)
     preamble = (
         f"- Budget per run: {args.epochs} epochs of {args.per_class} training samples per "
@@ -138,8 +144,9 @@ def report(args, runs, _, determinism):
         "partial_fc_accuracy",
         f"Partial FC against the full softmax at {args.classes:,} classes",
         args,
-        {"summary": summary, "runs": runs},
+        {"summary": summary, "loss_summary": loss_summary, "runs": runs},
         f"{preamble}\n\n## Each sample rate against rate {base:g}\n\n{table}\n\n"
+        f"## Each loss against {losses.label(first)}, at each rate\n\n{by_loss}\n\n"
         "## Findings\n\n" + "\n".join(found) + "\n",
     )
     return summary
