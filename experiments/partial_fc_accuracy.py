@@ -6,8 +6,8 @@ Gaussian per class by default) and an MLP ending in
 the head's fused loss (`WSoftmaxHead.fused_loss`) at each
 ``--rates`` value: 1.0 is the full softmax (every class each step), below
 it Partial FC (the batch's classes and a uniform sample of the others,
-``ceil(rate x C)`` in all). Every rate of a seed starts from the same
-weights and sees the same batches; the sample is drawn from the seed. The
+``ceil(rate x C)`` in all). Every rate of a seed trains on the same task
+from the same weights; the sample is drawn from the seed. The
 test accuracy is over every class (`WSoftmaxHead.logits`). The report
 pairs each rate against the first (1.0) per loss and seed (95% t
 intervals), and each loss against the first of ``--losses`` at each rate.

@@ -95,7 +95,7 @@ def train(
     logits_out = head.output_mode != "features"
     if not logits_out and (fit_target or validate):
         raise ValueError(
-            "fit_target and validate need the training accuracy of Keras's metrics; "
+            "fit_target and validate need Keras's accuracy metric, which reads logits; "
             f"a head of output_mode={head.output_mode!r} outputs features."
         )
     metrics = [
