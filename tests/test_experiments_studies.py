@@ -150,6 +150,11 @@ def test_subcenter_accuracy(tmp_path):
     assert len(cleaning) == 2 and all(0 <= c["dropped_fraction"] <= 1 for c in cleaning)
     assert all("cleaning" not in r for r in runs if r["subcenters"] == 1)
     assert "The recipe at noise 0.4" in (tmp_path / "subcenter_accuracy.md").read_text()
+    # A run cleaned at one angle is not reused for another.
+    with pytest.raises(
+        SystemExit, match=r"other settings \(clean_angle: \[60.0\] there, \[50.0\] now"
+    ):
+        subcenter_accuracy.main([*argv, "--clean-angle", "50", "--out", str(tmp_path), "--resume"])
 
 
 @harness
@@ -166,6 +171,10 @@ def test_partial_fc_accuracy(tmp_path):
         assert len(run["epoch_loss"]) == 2 and run["epoch_loss"][1] < run["epoch_loss"][0], run
         assert 0 <= run["test_accuracy"] <= 1 and run["head_units"] == 16
     assert "sample rate 0.5 against 1" in (tmp_path / "partial_fc_accuracy.md").read_text()
+    # A run is keyed by its rate: a task of another size is not reused for it.
+    other_task = [*argv, "--classes", "200", "--losses", "arcface", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match=r"other settings \(classes: \[300\] there, \[200\] now"):
+        partial_fc_accuracy.main([*other_task, "--resume"])
 
 
 @harness
