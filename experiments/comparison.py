@@ -225,19 +225,22 @@ def findings(summary, group, metrics, baseline=BASELINE):
 
 
 def trained(run):
-    """False for a run whose training accuracy never rose a point above its first epoch's.
+    """False for a run whose last epoch's training accuracy is not a point above its first's.
 
-    True where the run has fewer than two epochs' accuracies to tell.
+    That is a run that never rose, or one that rose and then collapsed (to
+    chance, say) by its last epoch: either way its final model is not a
+    trained one. True where the run has fewer than two epochs' accuracies to
+    tell.
     """
     accuracy = run.get("epoch_train_accuracy") or []
-    return len(accuracy) < 2 or max(accuracy) >= accuracy[0] + 0.01
+    return len(accuracy) < 2 or accuracy[-1] >= accuracy[0] + 0.01
 
 
 def did_not_train(runs, group):
-    """One line per run whose training accuracy never rose a point above its first epoch's.
+    """One line per run that did not train (`trained`): it never rose, or it collapsed.
 
     A mean over seeds hides why one seed is far off; these lines name the
-    runs that stayed where they started (a collapse to chance, for one).
+    runs that ended where they started or below.
     """
     lines = []
     for run in runs:
@@ -246,7 +249,8 @@ def did_not_train(runs, group):
             lines.append(
                 f"- Did not train: {group} {run.get(group)}, seed {run['seed']}, "
                 f"{loss_label(run['loss'])} (training accuracy {100 * accuracy[0]:.1f}% after "
-                f"epoch 1, at most {100 * max(accuracy):.1f}% over {len(accuracy)} epochs)."
+                f"epoch 1, at most {100 * max(accuracy):.1f}% and {100 * accuracy[-1]:.1f}% "
+                f"at the end of {len(accuracy)} epochs)."
             )
     return lines
 

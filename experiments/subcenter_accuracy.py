@@ -147,7 +147,8 @@ def cleaning_table(runs, base):
     A seed whose model of many sub-centers did not train (`comparison.trained`)
     is left out and counted: its angles say nothing (a collapsed model puts
     every sample near one sub-center, so the recipe drops none and trains
-    the K = `base` run again).
+    the K = `base` run again). A loss none of whose seeds trained keeps its
+    row, with no figures: the recipe was not measured for it.
     """
     from experiments import comparison
     from experiments.statistics import paired_difference
@@ -159,6 +160,18 @@ def cleaning_table(runs, base):
         untrained = sorted(r["seed"] for r in of_loss if not comparison.trained(r))
         mine = sorted((r for r in of_loss if comparison.trained(r)), key=lambda r: r["seed"])
         if not mine:
+            row = {"loss": key, "rate": of_loss[0]["rate"], "seeds": 0}
+            row.update(untrained_seeds=untrained, subcenters=of_loss[0]["subcenters"])
+            summary.append(row)
+            rows.append(
+                [
+                    f"{row['rate']:g}",
+                    losses.label(key),
+                    *["-"] * 5,
+                    0,
+                    ", ".join(map(str, untrained)),
+                ]
+            )
             continue
         rate = mine[0]["rate"]
         plain = {
@@ -217,6 +230,13 @@ def findings(k_summary, clean_summary, base):
             f"({reporting.difference_cell(row, 'test_accuracy', 100)})."
         )
     for row in clean_summary:
+        if not row["seeds"]:
+            lines.append(
+                f"- The recipe at noise {row['rate']:g}, {losses.label(row['loss'])}: not "
+                f"measured: no seed's K = {row['subcenters']} model trained (seeds "
+                f"{', '.join(map(str, row['untrained_seeds']))})."
+            )
+            continue
         lines.append(
             f"- The recipe at noise {row['rate']:g}, {losses.label(row['loss'])}: "
             f"test accuracy {verdict(row['test_accuracy_diff'])} against K = {base} on all the "

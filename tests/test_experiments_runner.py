@@ -263,12 +263,18 @@ def test_the_report_names_the_runs_that_did_not_train():
         {"mode": "cosine", "seed": 2, "loss": "arcface", "epoch_train_accuracy": [0.3, 0.305]},
         {"mode": "cosine", "seed": 2, "loss": "cosface", "epoch_train_accuracy": [0.3, 0.32]},
         {"mode": "plain", "seed": 0, "loss": "cross-entropy", "epoch_train_accuracy": [0.99]},
+        # Rose, then collapsed to chance by the last epoch.
+        {"mode": "plain", "seed": 3, "loss": "arcface", "epoch_train_accuracy": [0.46, 0.5, 0.1]},
+        # Rose and fell back a little: still above where it started.
+        {"mode": "plain", "seed": 4, "loss": "arcface", "epoch_train_accuracy": [0.3, 0.5, 0.4]},
     ]
     assert comparison.did_not_train(runs, "mode") == [
         "- Did not train: mode cosine, seed 2, W-Softmax 0.5 (training accuracy 10.0% after "
-        "epoch 1, at most 10.0% over 3 epochs).",
+        "epoch 1, at most 10.0% and 10.0% at the end of 3 epochs).",
         "- Did not train: mode cosine, seed 2, ArcFace m=0.5 (training accuracy 30.0% after "
-        "epoch 1, at most 30.5% over 2 epochs).",
+        "epoch 1, at most 30.5% and 30.5% at the end of 2 epochs).",
+        "- Did not train: mode plain, seed 3, ArcFace m=0.5 (training accuracy 46.0% after "
+        "epoch 1, at most 50.0% and 10.0% at the end of 3 epochs).",
     ]
 
 
@@ -394,3 +400,14 @@ def test_the_cleaning_recipe_leaves_out_a_seed_whose_model_did_not_train():
     assert table.splitlines()[-1].endswith("| 2 | 0 |")
     (line,) = subcenter_accuracy.findings([], [row], base=1)
     assert line.endswith("left out, seeds whose K = 3 model did not train: 0.")
+
+    # No seed trained: the row stays, with no figures, and says so.
+    collapsed = [run(seed, 1, 0.80) for seed in range(2)]
+    collapsed += [run(seed, 3, 0.10, trained=False, cleaned=0.80) for seed in range(2)]
+    table, (row,) = subcenter_accuracy.cleaning_table(collapsed, base=1)
+    assert table.splitlines()[-1] == "| 0.4 | ArcFace m=0.5 | - | - | - | - | - | 0 | 0, 1 |"
+    (line,) = subcenter_accuracy.findings([], [row], base=1)
+    assert line == (
+        "- The recipe at noise 0.4, ArcFace m=0.5: not measured: no seed's K = 3 model "
+        "trained (seeds 0, 1)."
+    )
