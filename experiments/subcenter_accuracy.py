@@ -94,6 +94,14 @@ def measure(result, model, cell):
     # An all-zero feature vector (NaN angle) has no direction: it is dropped too.
     replaced, _, angle = cell.context
     kept = angles <= angle
+    if kept.sum() < cell.dataset.num_classes:
+        percentiles = np.round(np.nanpercentile(angles, [10, 50, 90]), 1).tolist()
+        raise ValueError(
+            f"the cleaning recipe kept {int(kept.sum())} of {kept.size} training samples at "
+            f"--clean-angle {angle:g} ({result['loss']}, seed {cell.seed}): too few to train "
+            f"on; their angles' 10th, 50th and 90th percentiles are {percentiles} degrees: "
+            "pick the angle from them"
+        )
     cleaned = cell.dataset._replace(
         x_train=cell.dataset.x_train[kept], y_train=cell.dataset.y_train[kept]
     )

@@ -155,6 +155,11 @@ def test_subcenter_accuracy(tmp_path):
         SystemExit, match=r"other settings \(clean_angle: \[60.0\] there, \[50.0\] now"
     ):
         subcenter_accuracy.main([*argv, "--clean-angle", "50", "--out", str(tmp_path), "--resume"])
+    # An angle that keeps too few samples to train on is an error naming it, not a crash.
+    with pytest.raises(ValueError, match=r"kept 0 of 256 training samples at --clean-angle 0 "):
+        subcenter_accuracy.main(
+            [*argv, "--seeds", "1", "--clean-angle", "0", "--out", str(tmp_path / "0")]
+        )
 
 
 @harness
