@@ -94,13 +94,13 @@ def measure(result, model, cell):
     # An all-zero feature vector (NaN angle) has no direction: it is dropped too.
     replaced, _, angle = cell.context
     kept = angles <= angle
+    percentiles = {p: float(np.nanpercentile(angles, p)) for p in (10, 50, 90, 99)}
     if kept.sum() < cell.dataset.num_classes:
-        percentiles = np.round(np.nanpercentile(angles, [10, 50, 90]), 1).tolist()
+        shown = ", ".join(f"{p}th {a:.1f}" for p, a in percentiles.items())
         raise ValueError(
             f"the cleaning recipe kept {int(kept.sum())} of {kept.size} training samples at "
             f"--clean-angle {angle:g} ({result['loss']}, seed {cell.seed}): too few to train "
-            f"on; their angles' 10th, 50th and 90th percentiles are {percentiles} degrees: "
-            "pick the angle from them"
+            f"on; their angles' percentiles in degrees: {shown}: pick the angle from them"
         )
     cleaned = cell.dataset._replace(
         x_train=cell.dataset.x_train[kept], y_train=cell.dataset.y_train[kept]
@@ -114,7 +114,7 @@ def measure(result, model, cell):
         "dropped_fraction": float(dropped.mean()),
         "dropped_replaced_fraction": float(replaced[dropped].mean()) if dropped.any() else 0.0,
         "replaced_dropped_fraction": float(dropped[replaced].mean()) if replaced.any() else 0.0,
-        "angle_percentiles": {p: float(np.nanpercentile(angles, p)) for p in (10, 50, 90, 99)},
+        "angle_percentiles": percentiles,
         **{metric: again[metric] for metric in METRICS},
     }
 
